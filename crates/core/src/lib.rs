@@ -14,6 +14,7 @@ pub mod message;
 pub mod object;
 pub mod phone;
 pub mod template;
+pub mod timezone;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};

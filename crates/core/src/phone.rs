@@ -1,8 +1,15 @@
 //! E.164 phone numbers, parsed once at the edge with the account's default
-//! country (R6). INTERFACE — implementation in progress.
+//! country (R6).
+//!
+//! Invariant: an [`E164`] always holds a number that libphonenumber considers
+//! valid for its country, formatted as `+<country code><national number>`.
+//! The only way around the check is [`E164::from_trusted`], reserved for
+//! values we wrote ourselves.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::str::FromStr;
 
 /// An ISO 3166-1 alpha-2 country known to libphonenumber ("US", "DE", "FI").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -15,20 +22,62 @@ pub enum CountryError {
     Unknown(String),
 }
 
+/// Every pair of uppercase ASCII letters, "AAABAC…ZZ", so that
+/// [`Country::as_str`] can hand out a `&'static str`: libphonenumber's
+/// `Id::as_ref` is tied to the borrow of the id.
+const LETTER_PAIRS: [u8; 26 * 26 * 2] = {
+    let mut out = [0u8; 26 * 26 * 2];
+    let mut i = 0;
+    while i < 26 * 26 {
+        out[2 * i] = b'A' + (i / 26) as u8;
+        out[2 * i + 1] = b'A' + (i % 26) as u8;
+        i += 1;
+    }
+    out
+};
+
+fn letter_pair(code: &str) -> &'static str {
+    let all: &'static str = match std::str::from_utf8(&LETTER_PAIRS) {
+        Ok(s) => s,
+        Err(_) => unreachable!("LETTER_PAIRS is ASCII"),
+    };
+    match code.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            let i = usize::from(a - b'A') * 26 + usize::from(b - b'A');
+            &all[2 * i..2 * i + 2]
+        }
+        // libphonenumber ids are all two uppercase letters; "001"-style
+        // non-geographic entities have no `Id`.
+        _ => unreachable!("country id `{code}` is not two uppercase letters"),
+    }
+}
+
 impl Country {
+    /// Parses a two-letter code, ignoring case and surrounding whitespace.
     pub fn parse(s: &str) -> Result<Self, CountryError> {
-        todo_impl(s)
+        let code = s.trim();
+        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(CountryError::Unknown(s.to_string()));
+        }
+        phonenumber::country::Id::from_str(&code.to_ascii_uppercase())
+            .map(Country)
+            .map_err(|_| CountryError::Unknown(s.to_string()))
     }
+
+    /// The uppercase code ("US").
     pub fn as_str(&self) -> &'static str {
-        unimplemented!()
+        letter_pair(self.0.as_ref())
     }
+
     pub fn id(&self) -> phonenumber::country::Id {
         self.0
     }
 }
 
-fn todo_impl<T>(_: &str) -> T {
-    unimplemented!()
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl TryFrom<String> for Country {
@@ -58,19 +107,58 @@ pub enum PhoneError {
     Invalid(String),
 }
 
+/// Runs a libphonenumber call, turning a panic into `None`.
+///
+/// The crate has had panics on malformed input (rust-phonenumber #32, #43);
+/// CRM property values are untrusted, and one odd value must fail one
+/// message, not the worker task that sends thousands.
+fn guarded<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+    panic::catch_unwind(AssertUnwindSafe(f)).ok().flatten()
+}
+
 impl E164 {
     /// Parses national or international input; national numbers use
-    /// `default_country`.
+    /// `default_country`. Without a default country only international
+    /// input (`+…`) parses.
+    ///
+    /// Accepts the usual formatting: spaces, dashes, dots, parentheses,
+    /// a `00`/`011` international prefix when a default country tells
+    /// which prefix applies.
     pub fn parse(input: &str, default_country: Option<Country>) -> Result<Self, PhoneError> {
-        let _ = (input, default_country);
-        unimplemented!()
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let number = guarded(|| phonenumber::parse(default_country.map(|c| c.0), trimmed).ok())
+            .ok_or_else(|| PhoneError::Unparsable(trimmed.to_string()))?;
+        let formatted = guarded(|| {
+            phonenumber::is_valid(&number)
+                .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+        })
+        .ok_or_else(|| PhoneError::Invalid(trimmed.to_string()))?;
+        Ok(E164(formatted))
     }
+
+    /// Wraps a value this system produced itself (read back from our own
+    /// storage), skipping the libphonenumber parse that [`E164::parse`]
+    /// costs. Never use it on input from outside: it does not check.
+    pub fn from_trusted(e164: String) -> Self {
+        debug_assert!(e164.starts_with('+'), "`{e164}` is not in E.164 form");
+        E164(e164)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The country the number belongs to, when libphonenumber knows it.
+
+    /// The country the number belongs to, when libphonenumber knows it
+    /// (numbers shared by several countries resolve to the one whose
+    /// patterns match, e.g. +1 416… → CA).
     pub fn country(&self) -> Option<Country> {
-        unimplemented!()
+        guarded(|| {
+            let number = phonenumber::parse(None, &self.0).ok()?;
+            number.country().id().map(Country)
+        })
     }
 }
 
@@ -93,5 +181,138 @@ impl AsRef<str> for E164 {
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn country(code: &str) -> Option<Country> {
+        Some(Country::parse(code).unwrap())
+    }
+
+    #[test]
+    fn country_parse_ignores_case_and_prints_uppercase() {
+        assert_eq!(Country::parse("de").unwrap().as_str(), "DE");
+        assert_eq!(Country::parse(" Fi ").unwrap().as_str(), "FI");
+        assert_eq!(Country::parse("US").unwrap().to_string(), "US");
+        assert!(matches!(
+            Country::parse("XX"),
+            Err(CountryError::Unknown(_))
+        ));
+        assert!(Country::parse("USA").is_err());
+        assert!(Country::parse("").is_err());
+        assert!(Country::parse("é1").is_err());
+    }
+
+    #[test]
+    fn country_serde_round_trip() {
+        let c: Country = serde_json::from_str("\"se\"").unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"SE\"");
+        assert!(serde_json::from_str::<Country>("\"ZZ\"").is_err());
+    }
+
+    #[test]
+    fn r6_us_national_number_uses_default_country() {
+        let p = E164::parse("(415) 555-0100", country("US")).unwrap();
+        assert_eq!(p.as_str(), "+14155550100");
+        assert_eq!(E164::parse("415.555.0100", country("us")).unwrap(), p);
+    }
+
+    #[test]
+    fn r6_german_national_number_drops_trunk_prefix() {
+        let p = E164::parse("030 1234567", country("DE")).unwrap();
+        assert_eq!(p.as_str(), "+49301234567");
+        assert_eq!(p.country(), country("DE"));
+    }
+
+    #[test]
+    fn r6_german_number_with_international_prefix_00() {
+        let p = E164::parse("0049 30 1234567", country("DE")).unwrap();
+        assert_eq!(p.as_str(), "+49301234567");
+    }
+
+    #[test]
+    fn r6_finnish_mobile_number() {
+        let p = E164::parse("040 1234567", country("FI")).unwrap();
+        assert_eq!(p.as_str(), "+358401234567");
+        assert_eq!(p.country(), country("FI"));
+    }
+
+    #[test]
+    fn r6_international_number_ignores_default_country() {
+        let p = E164::parse("+49 30 1234567", country("US")).unwrap();
+        assert_eq!(p.as_str(), "+49301234567");
+        assert_eq!(p.country(), country("DE"));
+        let p = E164::parse("  +1 415 555 0100 ", None).unwrap();
+        assert_eq!(p.as_str(), "+14155550100");
+        assert_eq!(p.country(), country("US"));
+    }
+
+    #[test]
+    fn r6_national_number_without_default_country_is_unparsable() {
+        assert!(matches!(
+            E164::parse("030 1234567", None),
+            Err(PhoneError::Unparsable(_))
+        ));
+    }
+
+    #[test]
+    fn r6_empty_phone_is_empty() {
+        assert_eq!(E164::parse("", country("US")), Err(PhoneError::Empty));
+        assert_eq!(E164::parse(" \t\n", country("US")), Err(PhoneError::Empty));
+    }
+
+    #[test]
+    fn r6_garbage_is_unparsable() {
+        for s in ["hello", "n/a", "--", "+", "12"] {
+            assert!(
+                matches!(
+                    E164::parse(s, country("US")),
+                    Err(PhoneError::Unparsable(_))
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn r6_malformed_input_never_panics() {
+        // Inputs that made older phonenumber releases panic.
+        for (s, c) in [("  2 22#:", None), ("003-836-4618x3001", country("CH"))] {
+            assert!(E164::parse(s, c).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn r6_number_that_parses_but_is_not_valid_is_invalid() {
+        // US area codes never start with 1.
+        assert_eq!(
+            E164::parse("(123) 555-0100", country("US")),
+            Err(PhoneError::Invalid("(123) 555-0100".into()))
+        );
+        assert!(matches!(
+            E164::parse("+49 123", None),
+            Err(PhoneError::Invalid(_) | PhoneError::Unparsable(_))
+        ));
+    }
+
+    #[test]
+    fn r6_serde_round_trip_validates() {
+        let p = E164::parse("+14155550100", None).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, "\"+14155550100\"");
+        assert_eq!(serde_json::from_str::<E164>(&json).unwrap(), p);
+        assert!(serde_json::from_str::<E164>("\"+11235550100\"").is_err());
+        assert!(serde_json::from_str::<E164>("\"not a phone\"").is_err());
+        assert!(serde_json::from_str::<E164>("\"\"").is_err());
+    }
+
+    #[test]
+    fn from_trusted_keeps_the_value() {
+        let p = E164::from_trusted("+358401234567".into());
+        assert_eq!(p.as_str(), "+358401234567");
+        assert_eq!(p.to_string(), "+358401234567");
     }
 }

@@ -1,14 +1,188 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Persistence for smsflow. One [`Store`] speaks to SQLite (the embedded
+//! default: one file, WAL, one writer) or PostgreSQL (shared by many nodes),
+//! chosen by the URL scheme. All SQL of the product lives in this crate.
+//!
+//! The queries are written once in the dialect both databases accept (`$N`
+//! placeholders, `ON CONFLICT`, `RETURNING`; times as Unix milliseconds and
+//! JSON as text), run through sqlx's `Any` driver; the few places where the
+//! backends differ (row locking, JSON field access) ask [`Backend`].
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod directory;
+mod enrollments;
+mod messages;
+mod records;
+mod rows;
+mod tx;
+
+mod workflows;
+
+pub use accounts::{AccountRow, NewAccount};
+pub use directory::{NumberRow, UserRow};
+pub use enrollments::{ClaimedEnrollment, EnrollmentRow, EnrollmentState, NewEnrollment};
+pub use messages::{
+    ActionLogFilter, ActionLogRow, EngagementRow, MessageFilter, MessageRow, NewMessage, OutboxMessage,
+    UsageRow,
+};
+pub use records::RecordWrite;
+pub use tx::{CounterGrant, StoreTx};
+pub use workflows::{WorkflowRow, WorkflowState};
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl StoreError {
+    /// A unique-constraint violation, which callers turn into a conflict.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
     }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A list page: `next_cursor` is the last id when more may follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    fn from_rows(mut results: Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if results.len() as i64 > limit {
+            results.truncate(limit as usize);
+            results.last().map(id)
+        } else {
+            None
+        };
+        Page { results, next_cursor }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and runs the backend's migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let store = Self::connect_without_migrating(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn connect_without_migrating(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let options = AnyConnectOptions::from_str(&url)?;
+                // SQLite allows one writer at a time; a single connection makes
+                // every transaction a clean serial section (no SQLITE_BUSY on
+                // lock upgrades) and is also the fastest way to write.
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?;
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn begin(&self) -> Result<StoreTx> {
+        Ok(StoreTx::new(self.pool.begin().await?, self.backend))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where the database has row locks; SQLite's
+    /// single writer needs none.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
 }

@@ -1,0 +1,389 @@
+//! The step executor: leases due enrollments, runs each one's next step, and
+//! commits the whole batch's effects — counters (R9), queued messages,
+//! action logs (R15), timeline entries (R14), record changes and the
+//! enrollments those cause, and the enrollments' next positions — in one
+//! transaction. Each enrollment performs at most one effectful step per
+//! round; branches and jumps are evaluated on the way.
+
+use crate::error::Result;
+use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
+use crate::Engine;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use smsflow_core::account::{AccountSettings, OnLimit};
+use smsflow_core::ids::{AccountId, ActionLogId, ConversationId, EngagementId, MessageId, NumberId, RecordId, UserId, WorkflowId};
+use smsflow_core::limits::{counter_keys, next_window_start, CounterSubject, Window};
+use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
+use smsflow_core::object::{ObjectType, Record};
+use smsflow_core::phone::E164;
+use smsflow_core::workflow::Step;
+use smsflow_store::{
+    ActionLogRow, ClaimedEnrollment, EngagementRow, EnrollmentState, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx,
+    WorkflowState,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Where an enrollment goes after this round.
+struct Next {
+    state: EnrollmentState,
+    step: i64,
+    due_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+/// One enrollment's send waiting for the limit check.
+struct SendJob {
+    enrollment: usize,
+    pc: usize,
+    action_id: String,
+    pending: PendingSend,
+}
+
+/// Everything one batch writes.
+#[derive(Default)]
+struct BatchWrites {
+    next: Vec<Option<Next>>,
+    logs: Vec<ActionLogRow>,
+    sends: Vec<SendJob>,
+    record_writes: Vec<RecordWrite>,
+}
+
+/// Conversations are keyed by (account, number, phone); a derived id lets a
+/// batch create them without reading first.
+pub(crate) fn conversation_id(account: &AccountId, number: &NumberId, phone: &E164) -> ConversationId {
+    let digest = Sha256::digest(format!("{account}|{number}|{phone}").as_bytes());
+    ConversationId::from_string(format!("conv_{}", &hex::encode(digest)[..26]))
+}
+
+impl Engine {
+    pub(crate) async fn run_steps(&self) -> Result<usize> {
+        let now = self.now();
+        let cfg = &self.inner.config;
+        let lease_until = now + Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let claimed = self.store().claim_due_enrollments(&cfg.node_id, now, lease_until, cfg.step_batch).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut by_account: BTreeMap<AccountId, Vec<ClaimedEnrollment>> = BTreeMap::new();
+        for c in claimed {
+            by_account.entry(c.account_id.clone()).or_default().push(c);
+        }
+        for (account, batch) in by_account {
+            match self.run_account_batch(&account, &batch, now).await {
+                Ok(()) => {}
+                Err(crate::EngineError::Conflict(why)) => {
+                    // Another node took the work over; it will redo it.
+                    tracing::warn!(%account, %why, "batch abandoned");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    async fn run_account_batch(&self, account: &AccountId, batch: &[ClaimedEnrollment], now: DateTime<Utc>) -> Result<()> {
+        let settings = self.get_account(account).await?.settings;
+        let record_ids: Vec<RecordId> = batch.iter().map(|c| c.row.record_id.clone()).collect();
+        let mut records: HashMap<RecordId, Record> =
+            self.store().get_records(account, &record_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let contact_ids: Vec<RecordId> = records
+            .values()
+            .filter(|r| r.object_type != ObjectType::Contact)
+            .filter_map(|r| r.primary_contact().cloned())
+            .collect();
+        let contacts: HashMap<RecordId, Record> =
+            self.store().get_records(account, &contact_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let numbers: HashMap<NumberId, smsflow_store::NumberRow> =
+            self.store().list_numbers(account).await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+        let mut users: HashMap<UserId, smsflow_store::UserRow> = HashMap::new();
+        let mut states: HashMap<WorkflowId, WorkflowState> = HashMap::new();
+
+        let mut w = BatchWrites { next: Vec::with_capacity(batch.len()), ..Default::default() };
+        for (i, claim) in batch.iter().enumerate() {
+            let e = &claim.row;
+            if !states.contains_key(&e.workflow_id) {
+                states.insert(e.workflow_id.clone(), self.store().workflow_state(&e.workflow_id).await?);
+            }
+            if states[&e.workflow_id] == WorkflowState::Paused {
+                // Paused: hold the enrollment where it is and look again later.
+                w.next.push(Some(Next { state: e.state, step: e.step, due_at: Some(now + Duration::minutes(1)), error: None }));
+                continue;
+            }
+            let Some(record) = records.get(&e.record_id).cloned() else {
+                w.next.push(Some(Next { state: EnrollmentState::Unenrolled, step: e.step, due_at: None, error: Some("record deleted".into()) }));
+                continue;
+            };
+            let wf = match self.compiled(account, &e.workflow_id, e.revision).await {
+                Ok(wf) => wf,
+                Err(err) => {
+                    w.next.push(Some(Next { state: EnrollmentState::Failed, step: e.step, due_at: None, error: Some(err.to_string()) }));
+                    continue;
+                }
+            };
+            let log = |action_id: &str, outcome: Outcome, code: Option<ReasonCode>, reason: Option<String>| ActionLogRow {
+                id: ActionLogId::generate(),
+                account_id: account.clone(),
+                workflow_id: e.workflow_id.clone(),
+                action_id: action_id.to_string(),
+                record_id: e.record_id.clone(),
+                enrollment_id: e.id.clone(),
+                outcome,
+                reason_code: code,
+                reason,
+                message_id: None,
+                at: now,
+            };
+            let mut pc = usize::try_from(e.step).unwrap_or(usize::MAX);
+            let next = loop {
+                let Some(step) = wf.program.get(pc) else {
+                    break Some(Next { state: EnrollmentState::Completed, step: pc as i64, due_at: None, error: None });
+                };
+                match step {
+                    Step::Jump { to } => pc = *to,
+                    Step::Branch { action_id, condition, else_at } => {
+                        let hit = condition.matches(&record.properties, None);
+                        let branch = if hit { "then" } else { "else" };
+                        w.logs.push(log(action_id, Outcome::Succeeded, None, Some(format!("took the {branch} branch"))));
+                        pc = if hit { pc + 1 } else { *else_at };
+                    }
+                    Step::Delay { action_id, duration } => {
+                        w.logs.push(log(action_id, Outcome::Succeeded, None, None));
+                        break Some(Next { state: EnrollmentState::Waiting, step: pc as i64 + 1, due_at: Some(now + *duration), error: None });
+                    }
+                    Step::SetProperty { action_id, property, value } => {
+                        let mut updated = record.clone();
+                        updated.properties.insert(property.to_string(), value.clone());
+                        updated.updated_at = now;
+                        w.record_writes.push(RecordWrite { record: updated.clone(), previous: Some(record.clone()) });
+                        records.insert(updated.id.clone(), updated);
+                        w.logs.push(log(action_id, Outcome::Succeeded, None, None));
+                        break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                    }
+                    Step::ManageSubscription(m) => {
+                        w.logs.push(log(
+                            &m.action_id,
+                            Outcome::Failed,
+                            None,
+                            Some("managing subscriptions is not available in this version".into()),
+                        ));
+                        break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                    }
+                    Step::SendSms(step) => {
+                        if let Some(uid) = &step.sender_user_id {
+                            if !users.contains_key(uid) {
+                                if let Ok(u) = self.store().get_user(account, uid).await {
+                                    users.insert(uid.clone(), u);
+                                }
+                            }
+                        }
+                        let contact = if record.object_type == ObjectType::Contact {
+                            Some(&record)
+                        } else {
+                            record.primary_contact().and_then(|id| contacts.get(id))
+                        };
+                        let inputs = SendInputs {
+                            settings: &settings,
+                            record: &record,
+                            contact,
+                            number: numbers.get(&step.from_number_id),
+                            user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
+                        };
+                        match prepare(step, &inputs) {
+                            Prepared::Done { outcome, code, reason } => {
+                                w.logs.push(log(&step.action_id, outcome, Some(code), Some(reason)));
+                                break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                            }
+                            Prepared::Send(pending) => {
+                                w.sends.push(SendJob { enrollment: i, pc, action_id: step.action_id.clone(), pending: *pending });
+                                break None; // decided in the transaction
+                            }
+                        }
+                    }
+                }
+            };
+            w.next.push(next);
+        }
+
+        // Record changes may enroll records in other workflows (R23).
+        let mut new_enrollments = Vec::new();
+        let mut by_type: BTreeMap<ObjectType, Vec<RecordWrite>> = BTreeMap::new();
+        for rw in &w.record_writes {
+            by_type.entry(rw.record.object_type).or_default().push(rw.clone());
+        }
+        for (t, writes) in &by_type {
+            new_enrollments.extend(self.plan_enrollments(account, *t, writes).await?);
+        }
+
+        let mut tx = self.store().begin().await?;
+        let result = self.commit_batch(&mut tx, account, &settings, batch, &mut w, now).await;
+        let result = match result {
+            Ok(()) => async {
+                let records: Vec<Record> = w.record_writes.iter().map(|rw| rw.record.clone()).collect();
+                if !records.is_empty() {
+                    tx.upsert_records(account, &records).await?;
+                }
+                tx.insert_enrollments(&new_enrollments).await?;
+                Ok::<_, StoreError>(())
+            }
+            .await
+            .map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(())
+            }
+            Err(e) => {
+                tx.rollback().await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// Reserves limits for the batch's sends and writes everything.
+    async fn commit_batch(
+        &self,
+        tx: &mut StoreTx,
+        account: &AccountId,
+        settings: &AccountSettings,
+        batch: &[ClaimedEnrollment],
+        w: &mut BatchWrites,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tz = settings.time_zone;
+        let limits = settings.limits;
+        // Group sends by the counters they draw on; one reservation per group.
+        let mut groups: BTreeMap<(NumberId, Option<UserId>), Vec<usize>> = BTreeMap::new();
+        for (j, s) in w.sends.iter().enumerate() {
+            groups.entry((s.pending.number_id.clone(), s.pending.user_id.clone())).or_default().push(j);
+        }
+        let mut messages = Vec::new();
+        let mut engagements = Vec::new();
+        let mut conversations = Vec::new();
+        for ((number, user), jobs) in groups {
+            let placeholder_user = UserId::from_string(String::new());
+            let keys: Vec<_> = counter_keys(now, tz, &number, user.as_ref().unwrap_or(&placeholder_user))
+                .into_iter()
+                .filter(|k| user.is_some() || matches!(k.subject, CounterSubject::Number(_)))
+                .map(|k| {
+                    let limit = match k.window {
+                        Window::Day => limits.day,
+                        Window::Month => limits.month,
+                    };
+                    (k, i64::from(limit))
+                })
+                .collect();
+            let periods: Vec<String> = keys.iter().map(|(k, _)| k.period.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let grant = tx.reserve(account, &keys, jobs.len() as i64).await?;
+            for (rank, &j) in jobs.iter().enumerate() {
+                let job = &w.sends[j];
+                let e = &batch[job.enrollment].row;
+                let mut entry = ActionLogRow {
+                    id: ActionLogId::generate(),
+                    account_id: account.clone(),
+                    workflow_id: e.workflow_id.clone(),
+                    action_id: job.action_id.clone(),
+                    record_id: e.record_id.clone(),
+                    enrollment_id: e.id.clone(),
+                    outcome: Outcome::Succeeded,
+                    reason_code: None,
+                    reason: None,
+                    message_id: None,
+                    at: now,
+                };
+                if (rank as i64) < grant.granted {
+                    let p = &job.pending;
+                    let message_id = MessageId::generate();
+                    let conv = conversation_id(account, &p.number_id, &p.to);
+                    conversations.push((conv.clone(), p.number_id.clone(), p.to.clone()));
+                    messages.push(NewMessage {
+                        row: MessageRow {
+                            id: message_id.clone(),
+                            direction: Direction::Outbound,
+                            from: p.from.clone(),
+                            to: p.to.clone(),
+                            body: p.body.clone(),
+                            encoding: p.info.encoding,
+                            segments: i64::from(p.info.segments),
+                            status: MessageStatus::Queued,
+                            provider: p.provider.clone(),
+                            provider_message_id: None,
+                            error_code: None,
+                            error: None,
+                            number_id: Some(p.number_id.clone()),
+                            user_id: p.user_id.clone(),
+                            conversation_id: Some(conv),
+                            record_id: Some(e.record_id.clone()),
+                            workflow_id: Some(e.workflow_id.clone()),
+                            enrollment_id: Some(e.id.clone()),
+                            action_id: Some(job.action_id.clone()),
+                            // Same enrollment, same step: same key, however
+                            // often the step is retried (R12).
+                            idempotency_key: Some(format!("{}:{}", e.id, job.pc)),
+                            attempts: 0,
+                            created_at: now,
+                            updated_at: now,
+                            handed_off_at: None,
+                        },
+                        account_id: account.clone(),
+                        due_at: Some(now),
+                        counted_periods: periods.clone(),
+                    });
+                    for rec in std::iter::once(&e.record_id).chain(p.contact_id.as_ref()) {
+                        engagements.push(EngagementRow {
+                            id: EngagementId::generate(),
+                            account_id: account.clone(),
+                            record_id: rec.clone(),
+                            kind: "sms_sent".into(),
+                            message_id: Some(message_id.clone()),
+                            body: p.body.clone(),
+                            at: now,
+                        });
+                    }
+                    entry.message_id = Some(message_id);
+                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+                } else {
+                    let key = grant.exhausted.clone();
+                    let (window, what) = match &key {
+                        Some(k) => (k.window, format!("{} {} {}", match k.window { Window::Day => "daily", Window::Month => "monthly" }, k.subject.kind(), k.subject.id())),
+                        None => (Window::Day, "send".into()),
+                    };
+                    let limit = match window {
+                        Window::Day => limits.day,
+                        Window::Month => limits.month,
+                    };
+                    entry.reason_code = Some(ReasonCode::LimitExceeded);
+                    match limits.on_limit {
+                        OnLimit::Fail => {
+                            entry.outcome = Outcome::Failed;
+                            entry.reason = Some(format!("the {what} limit of {limit} messages is reached; not retried"));
+                            w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+                        }
+                        OnLimit::Defer => {
+                            let wake = next_window_start(now, tz, window);
+                            entry.outcome = Outcome::Deferred;
+                            entry.reason = Some(format!("the {what} limit of {limit} messages is reached; waiting until {}", wake.to_rfc3339()));
+                            w.next[job.enrollment] = Some(Next { state: EnrollmentState::Waiting, step: job.pc as i64, due_at: Some(wake), error: None });
+                        }
+                    }
+                }
+                w.logs.push(entry);
+            }
+        }
+        tx.ensure_conversations(account, &conversations, now).await?;
+        tx.insert_messages(&messages).await?;
+        tx.insert_engagements(&engagements).await?;
+        tx.insert_action_logs(&w.logs).await?;
+        let owner = &self.inner.config.node_id;
+        for (claim, next) in batch.iter().zip(&w.next) {
+            let next = next.as_ref().expect("every enrollment of the batch has a next position");
+            tx.update_enrollment(&claim.row.id, owner, next.state, next.step, next.due_at, next.error.as_deref(), now).await?;
+        }
+        if !messages.is_empty() {
+            self.wake();
+        }
+        Ok(())
+    }
+}

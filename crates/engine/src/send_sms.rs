@@ -1,0 +1,132 @@
+//! The send-SMS action up to the outbox: recipient (R6), rendering (R7),
+//! encoding (R8). Pure: everything it needs is handed in, so the executor can
+//! prepare a whole batch before one transaction reserves limits and queues
+//! the messages.
+
+use smsflow_core::account::AccountSettings;
+use smsflow_core::encoding::{analyze, smart_encode, SmsInfo};
+use smsflow_core::ids::{NumberId, RecordId, UserId};
+use smsflow_core::message::{Outcome, ReasonCode};
+use smsflow_core::object::{is_empty_value, ObjectType, Record};
+use smsflow_core::phone::E164;
+use smsflow_core::template::{RenderError, TemplateContext};
+use smsflow_core::workflow::{PropertyRef, SendSmsStep, MAX_BODY_CHARS};
+use smsflow_store::{NumberRow, UserRow};
+use serde_json::{json, Map, Value};
+
+/// A message ready to be limited and queued.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSend {
+    pub from: E164,
+    pub to: E164,
+    pub body: String,
+    pub info: SmsInfo,
+    pub number_id: NumberId,
+    pub user_id: Option<UserId>,
+    pub provider: String,
+    /// The contact the message went to when it is not the enrolled record.
+    pub contact_id: Option<RecordId>,
+}
+
+pub(crate) enum Prepared {
+    /// The action ends here without a message.
+    Done { outcome: Outcome, code: ReasonCode, reason: String },
+    Send(Box<PendingSend>),
+}
+
+fn done(outcome: Outcome, code: ReasonCode, reason: impl Into<String>) -> Prepared {
+    Prepared::Done { outcome, code, reason: reason.into() }
+}
+
+/// What the send step sees of the world.
+pub(crate) struct SendInputs<'a> {
+    pub settings: &'a AccountSettings,
+    pub record: &'a Record,
+    /// The primary associated contact (the record itself in contact workflows).
+    pub contact: Option<&'a Record>,
+    pub number: Option<&'a NumberRow>,
+    pub user: Option<&'a UserRow>,
+}
+
+fn property_of<'a>(r: &PropertyRef, inputs: &'a SendInputs<'_>) -> (Option<&'a Value>, Option<&'a Record>) {
+    match r {
+        PropertyRef::Own(p) => (inputs.record.properties.get(p.as_str()), Some(inputs.record)),
+        PropertyRef::Contact(p) => match inputs.contact {
+            Some(c) => (c.properties.get(p.as_str()), Some(c)),
+            None => (None, None),
+        },
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
+    if !inputs.settings.entitlements.sms {
+        return done(Outcome::Failed, ReasonCode::SmsNotEnabled, smsflow_core::account::SMS_NOT_ENABLED);
+    }
+    let Some(number) = inputs.number.filter(|n| n.sms) else {
+        return done(Outcome::Failed, ReasonCode::ProviderError, format!("number {} is gone or cannot send SMS", step.from_number_id));
+    };
+    // R6: the first non-empty of the property and its fallback.
+    let mut chosen = None;
+    for r in std::iter::once(&step.recipient).chain(step.fallback.as_ref()) {
+        let (v, owner) = property_of(r, inputs);
+        if !is_empty_value(v) {
+            chosen = v.map(|v| (value_text(v), owner));
+            break;
+        }
+    }
+    let Some((raw, owner)) = chosen else {
+        return done(Outcome::Skipped, ReasonCode::NoRecipient, "the recipient property and its fallback are empty");
+    };
+    let to = match E164::parse(&raw, Some(inputs.settings.default_country)) {
+        Ok(p) => p,
+        Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
+    };
+    let mut ctx = TemplateContext::default();
+    ctx.insert(inputs.record.object_type.as_str(), inputs.record.properties.clone());
+    if let Some(c) = inputs.contact {
+        ctx.insert(ObjectType::Contact.as_str(), c.properties.clone());
+    }
+    let mut sender = Map::new();
+    if let Some(u) = inputs.user {
+        sender.insert("name".into(), json!(u.name));
+        sender.insert("email".into(), json!(u.email));
+    }
+    ctx.insert("sender", sender);
+    let mut num = Map::new();
+    num.insert("e164".into(), json!(number.e164.as_str()));
+    num.insert("label".into(), json!(number.label));
+    ctx.insert("number", num);
+    let body = match step.body.render(&ctx) {
+        Ok(b) => b,
+        Err(RenderError::MissingToken { token }) => {
+            return done(Outcome::Failed, ReasonCode::MissingToken, format!("token `{token}` is empty and has no default"))
+        }
+        Err(e) => return done(Outcome::Failed, ReasonCode::MissingToken, e.to_string()),
+    };
+    let body = if step.smart_encoding { smart_encode(&body).into_owned() } else { body };
+    if body.trim().is_empty() {
+        return done(Outcome::Failed, ReasonCode::MissingToken, "the message rendered empty");
+    }
+    let chars = body.chars().count();
+    if chars > MAX_BODY_CHARS {
+        return done(Outcome::Failed, ReasonCode::BodyTooLong, format!("the rendered message has {chars} characters; at most {MAX_BODY_CHARS} can be sent"));
+    }
+    let contact_id = owner.filter(|o| o.id != inputs.record.id).map(|o| o.id.clone());
+    Prepared::Send(Box::new(PendingSend {
+        from: number.e164.clone(),
+        to,
+        info: analyze(&body),
+        body,
+        number_id: number.id.clone(),
+        user_id: step.sender_user_id.clone(),
+        provider: number.provider.clone(),
+        contact_id,
+    }))
+}

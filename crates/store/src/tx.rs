@@ -1,0 +1,515 @@
+//! [`StoreTx`]: one transaction in which the engine writes a step's domain
+//! changes together with the work they create — record, enrollments,
+//! counters, messages, action logs, engagements — so a crash leaves either
+//! all of it or none (R25).
+
+use crate::enrollments::{EnrollmentState, NewEnrollment};
+use crate::messages::{serde_str, ActionLogRow, EngagementRow, NewMessage};
+use crate::{ms, Backend, Result, StoreError};
+use chrono::{DateTime, Utc};
+use smsflow_core::ids::{AccountId, ConversationId, EnrollmentId, MessageId, NumberId};
+use smsflow_core::limits::CounterKey;
+use smsflow_core::message::{Outcome, ReasonCode};
+use smsflow_core::object::Record;
+use smsflow_core::phone::E164;
+use sqlx::{Any, Row, Transaction};
+
+/// How many of the wanted sends the counters allow, and which limit stopped
+/// the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterGrant {
+    pub granted: i64,
+    /// The first counter (in key order) that had no room left.
+    pub exhausted: Option<CounterKey>,
+}
+
+pub struct StoreTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+/// A bind value for the multi-row inserts.
+enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+fn t(s: impl Into<String>) -> Arg {
+    Arg::Text(Some(s.into()))
+}
+fn ot(s: Option<impl Into<String>>) -> Arg {
+    Arg::Text(s.map(Into::into))
+}
+fn i(v: i64) -> Arg {
+    Arg::Int(Some(v))
+}
+fn oi(v: Option<i64>) -> Arg {
+    Arg::Int(v)
+}
+
+impl StoreTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+        Self { tx, backend }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// `INSERT INTO table (columns) VALUES (…), (…) [suffix]` in chunks that
+    /// stay under both databases' bind-parameter limits.
+    async fn insert_rows(&mut self, table: &str, columns: &[&str], rows: Vec<Vec<Arg>>, suffix: &str) -> Result<()> {
+        const MAX_ROWS: usize = 100;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(MAX_ROWS).collect();
+            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+            let mut n = 0;
+            for (r, row) in chunk.iter().enumerate() {
+                debug_assert_eq!(row.len(), columns.len());
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for c in 0..row.len() {
+                    n += 1;
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${n}"));
+                }
+                sql.push(')');
+            }
+            sql.push(' ');
+            sql.push_str(suffix);
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                for arg in row {
+                    q = match arg {
+                        Arg::Text(v) => q.bind(v),
+                        Arg::Int(v) => q.bind(v),
+                    };
+                }
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts new records and updates existing ones.
+    pub async fn upsert_records(&mut self, account: &AccountId, records: &[Record]) -> Result<()> {
+        let rows = records
+            .iter()
+            .map(|r| {
+                vec![
+                    t(r.id.as_str()),
+                    t(account.as_str()),
+                    t(r.object_type.as_str()),
+                    t(serde_json::Value::Object(r.properties.clone()).to_string()),
+                    t(crate::rows::to_json(&r.associations)),
+                    i(ms(r.created_at)),
+                    i(ms(r.updated_at)),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "records",
+            &["id", "account_id", "object_type", "properties", "associations", "created_at", "updated_at"],
+            rows,
+            "ON CONFLICT (id) DO UPDATE SET properties = excluded.properties, \
+             associations = excluded.associations, updated_at = excluded.updated_at",
+        )
+        .await
+    }
+
+    pub async fn delete_record(&mut self, account: &AccountId, record: &Record) -> Result<()> {
+        let done = sqlx::query("DELETE FROM records WHERE account_id = $1 AND id = $2")
+            .bind(account.as_str())
+            .bind(record.id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // A deleted record leaves its workflows (HubSpot unenrolls it too).
+        sqlx::query(
+            "UPDATE enrollments SET state = 'unenrolled', due_at = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE account_id = $1 AND record_id = $2 AND state IN ('active', 'waiting')",
+        )
+        .bind(account.as_str())
+        .bind(record.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// New enrollments, due at once.
+    pub async fn insert_enrollments(&mut self, list: &[NewEnrollment]) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|e| {
+                vec![
+                    t(e.id.as_str()),
+                    t(e.account_id.as_str()),
+                    t(e.workflow_id.as_str()),
+                    i(e.revision),
+                    t(e.record_id.as_str()),
+                    t(EnrollmentState::Active.as_str()),
+                    i(0),
+                    i(ms(e.at)),
+                    i(0),
+                    i(ms(e.at)),
+                    i(ms(e.at)),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "enrollments",
+            &[
+                "id",
+                "account_id",
+                "workflow_id",
+                "revision",
+                "record_id",
+                "state",
+                "step",
+                "due_at",
+                "attempts",
+                "created_at",
+                "updated_at",
+            ],
+            rows,
+            "",
+        )
+        .await
+    }
+
+    /// Moves a leased enrollment on and releases its lease. Fails with
+    /// `Conflict` if this node no longer holds the lease (another node took
+    /// the work over), so nothing of this batch is committed twice.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_enrollment(
+        &mut self,
+        id: &EnrollmentId,
+        lease_owner: &str,
+        state: EnrollmentState,
+        step: i64,
+        due_at: Option<DateTime<Utc>>,
+        last_error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE enrollments SET state = $1, step = $2, due_at = $3, last_error = $4, updated_at = $5, \
+             lease_owner = NULL, lease_until = NULL, attempts = 0 WHERE id = $6 AND lease_owner = $7",
+        )
+        .bind(state.as_str())
+        .bind(step)
+        .bind(due_at.map(ms))
+        .bind(last_error)
+        .bind(ms(at))
+        .bind(id.as_str())
+        .bind(lease_owner)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("lease on enrollment {id} was lost")));
+        }
+        Ok(())
+    }
+
+    /// Reserves up to `want` sends against every counter in `keys`
+    /// (each with its limit) in one atomic step (R9). Counters are locked in
+    /// a fixed order so concurrent reservations cannot deadlock.
+    pub async fn reserve(&mut self, account: &AccountId, keys: &[(CounterKey, i64)], want: i64) -> Result<CounterGrant> {
+        let mut keys: Vec<&(CounterKey, i64)> = keys.iter().collect();
+        keys.sort_by(|a, b| {
+            (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(b.0.subject.kind(), b.0.subject.id(), &b.0.period))
+        });
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let mut granted = want.max(0);
+        let mut exhausted = None;
+        for (key, limit) in &keys {
+            sqlx::query(
+                "INSERT INTO send_counters (account_id, subject_kind, subject_id, period, count) \
+                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT (subject_kind, subject_id, period) DO NOTHING",
+            )
+            .bind(account.as_str())
+            .bind(key.subject.kind())
+            .bind(key.subject.id())
+            .bind(key.period.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+            let row = sqlx::query(&format!(
+                "SELECT count FROM send_counters WHERE subject_kind = $1 AND subject_id = $2 AND period = $3 {lock}"
+            ))
+            .bind(key.subject.kind())
+            .bind(key.subject.id())
+            .bind(key.period.as_str())
+            .fetch_one(&mut *self.tx)
+            .await?;
+            let count: i64 = row.try_get("count")?;
+            let room = (limit - count).max(0);
+            if room < granted {
+                granted = room;
+                if exhausted.is_none() {
+                    exhausted = Some(key.clone());
+                }
+            }
+        }
+        if granted > 0 {
+            for (key, _) in &keys {
+                sqlx::query(
+                    "UPDATE send_counters SET count = count + $1 WHERE subject_kind = $2 AND subject_id = $3 AND period = $4",
+                )
+                .bind(granted)
+                .bind(key.subject.kind())
+                .bind(key.subject.id())
+                .bind(key.period.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
+        Ok(CounterGrant { granted, exhausted })
+    }
+
+    /// Gives back reservations of messages that never reached a provider.
+    pub async fn release(&mut self, subjects: &[(&str, &str)], periods: &[String], n: i64) -> Result<()> {
+        for (kind, id) in subjects {
+            for period in periods {
+                sqlx::query(
+                    "UPDATE send_counters SET count = CASE WHEN count >= $1 THEN count - $1 ELSE 0 END \
+                     WHERE subject_kind = $2 AND subject_id = $3 AND period = $4",
+                )
+                .bind(n)
+                .bind(*kind)
+                .bind(*id)
+                .bind(period.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the conversations (number, phone) that do not exist yet.
+    pub async fn ensure_conversations(
+        &mut self,
+        account: &AccountId,
+        list: &[(ConversationId, NumberId, E164)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|(id, number, phone)| vec![t(id.as_str()), t(account.as_str()), t(number.as_str()), t(phone.as_str()), i(ms(at))])
+            .collect();
+        self.insert_rows(
+            "conversations",
+            &["id", "account_id", "number_id", "phone", "created_at"],
+            rows,
+            "ON CONFLICT (id) DO NOTHING",
+        )
+        .await
+    }
+
+    pub async fn insert_messages(&mut self, list: &[NewMessage]) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|m| {
+                let r = &m.row;
+                vec![
+                    t(r.id.as_str()),
+                    t(m.account_id.as_str()),
+                    t(serde_str(&r.direction)),
+                    t(r.from.as_str()),
+                    t(r.to.as_str()),
+                    t(r.body.as_str()),
+                    t(r.encoding.as_str()),
+                    i(r.segments),
+                    t(r.status.as_str()),
+                    t(r.provider.as_str()),
+                    ot(r.provider_message_id.clone()),
+                    ot(r.number_id.as_ref().map(|v| v.to_string())),
+                    ot(r.user_id.as_ref().map(|v| v.to_string())),
+                    ot(r.conversation_id.as_ref().map(|v| v.to_string())),
+                    ot(r.record_id.as_ref().map(|v| v.to_string())),
+                    ot(r.workflow_id.as_ref().map(|v| v.to_string())),
+                    ot(r.enrollment_id.as_ref().map(|v| v.to_string())),
+                    ot(r.action_id.clone()),
+                    ot(r.idempotency_key.clone()),
+                    t(m.counted_periods.join(",")),
+                    oi(m.due_at.map(ms)),
+                    i(r.attempts),
+                    i(ms(r.created_at)),
+                    i(ms(r.updated_at)),
+                    oi(r.handed_off_at.map(ms)),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "messages",
+            &[
+                "id",
+                "account_id",
+                "direction",
+                "from_e164",
+                "to_e164",
+                "body",
+                "encoding",
+                "segments",
+                "status",
+                "provider",
+                "provider_message_id",
+                "number_id",
+                "user_id",
+                "conversation_id",
+                "record_id",
+                "workflow_id",
+                "enrollment_id",
+                "action_id",
+                "idempotency_key",
+                "counted_periods",
+                "due_at",
+                "attempts",
+                "created_at",
+                "updated_at",
+                "handed_off_at",
+            ],
+            rows,
+            "",
+        )
+        .await
+    }
+
+    pub async fn insert_action_logs(&mut self, list: &[ActionLogRow]) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|l| {
+                vec![
+                    t(l.id.as_str()),
+                    t(l.account_id.as_str()),
+                    t(l.workflow_id.as_str()),
+                    t(l.action_id.as_str()),
+                    t(l.record_id.as_str()),
+                    t(l.enrollment_id.as_str()),
+                    t(l.outcome.as_str()),
+                    ot(l.reason_code.map(|c| c.as_str())),
+                    ot(l.reason.clone()),
+                    ot(l.message_id.as_ref().map(|m| m.to_string())),
+                    i(ms(l.at)),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "action_logs",
+            &[
+                "id",
+                "account_id",
+                "workflow_id",
+                "action_id",
+                "record_id",
+                "enrollment_id",
+                "outcome",
+                "reason_code",
+                "reason",
+                "message_id",
+                "at",
+            ],
+            rows,
+            "",
+        )
+        .await
+    }
+
+    pub async fn insert_engagements(&mut self, list: &[EngagementRow]) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|e| {
+                vec![
+                    t(e.id.as_str()),
+                    t(e.account_id.as_str()),
+                    t(e.record_id.as_str()),
+                    t(e.kind.as_str()),
+                    ot(e.message_id.as_ref().map(|m| m.to_string())),
+                    t(e.body.as_str()),
+                    i(ms(e.at)),
+                ]
+            })
+            .collect();
+        self.insert_rows("engagements", &["id", "account_id", "record_id", "kind", "message_id", "body", "at"], rows, "")
+            .await
+    }
+
+    /// Records a successful hand-off: the message leaves the outbox.
+    pub async fn mark_handed_off(
+        &mut self,
+        id: &MessageId,
+        provider_message_id: &str,
+        status: smsflow_core::message::MessageStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET status = CASE WHEN status = 'sending' THEN $1 ELSE status END, \
+             provider_message_id = $2, handed_off_at = $3, updated_at = $3, due_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(provider_message_id)
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a message back in the outbox after a transient failure.
+    pub async fn mark_retry(&mut self, id: &MessageId, retry_at: DateTime<Utc>, error: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET status = 'queued', due_at = $1, error = $2, updated_at = $3, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $4",
+        )
+        .bind(ms(retry_at))
+        .bind(error)
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Fails a message for good and turns its action log entry into a
+    /// failure naming the provider's code.
+    pub async fn mark_failed(&mut self, id: &MessageId, code: &str, error: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET status = 'failed', error_code = $1, error = $2, updated_at = $3, due_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $4",
+        )
+        .bind(code)
+        .bind(error)
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("UPDATE action_logs SET outcome = $1, reason_code = $2, reason = $3 WHERE message_id = $4")
+            .bind(Outcome::Failed.as_str())
+            .bind(ReasonCode::ProviderError.as_str())
+            .bind(format!("provider refused the message ({code}): {error}"))
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets one property on a record inside the step's transaction.
+    pub async fn update_record(&mut self, account: &AccountId, record: &Record) -> Result<()> {
+        self.upsert_records(account, std::slice::from_ref(record)).await
+    }
+}
