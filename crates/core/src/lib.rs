@@ -9,6 +9,7 @@ pub mod clock;
 pub mod encoding;
 pub mod filter;
 pub mod ids;
+pub mod keywords;
 pub mod limits;
 pub mod message;
 pub mod object;

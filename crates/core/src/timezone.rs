@@ -561,16 +561,29 @@ mod tests {
     }
 
     #[test]
-    fn r21_account_zone_decides_when_candidate_zones_never_meet() {
-        // +1 toll-free is not geographic: all 42 NANP zones, Guam (UTC+10)
-        // to Pago Pago (UTC-11), share no 08–20 window; a New York account
-        // gets New York's morning.
+    fn r21_us_toll_free_number_waits_for_the_window_shared_by_all_nanp_zones() {
+        // +1 800 is not geographic: all 42 NANP zones, Guam (UTC+10) to
+        // Pago Pago (UTC-11). 08:00–20:00 holds everywhere only from 08:00
+        // in Guam (22:00 UTC) to 20:00 in St John's (23:30 UTC).
         let toll_free = phone("+18002530000");
         assert!(zones_for(&toll_free).len() > 40);
         let at = local(New_York, "2025-01-16 23:00");
         assert_eq!(
             quiet_hours_deferral(at, &toll_free, New_York, &QuietHours::default()),
-            Some(local(New_York, "2025-01-17 08:00"))
+            Some(utc("2025-01-17T22:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn r21_account_zone_decides_when_candidate_zones_never_meet() {
+        // With only 10:00–18:00 allowed, the NANP zones (21 hours apart)
+        // share no window; a New York account gets New York's morning.
+        let toll_free = phone("+18002530000");
+        let q = quiet((18, 0), (10, 0));
+        let at = local(New_York, "2025-01-16 23:00");
+        assert_eq!(
+            quiet_hours_deferral(at, &toll_free, New_York, &q),
+            Some(local(New_York, "2025-01-17 10:00"))
         );
     }
 }

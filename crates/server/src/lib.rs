@@ -1,14 +1,49 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The smsflow HTTP API. [`router`] builds the whole application so tests
+//! can drive it over a real socket or with `oneshot`; handlers are thin:
+//! extract, parse, call the engine, answer.
+#![forbid(unsafe_code)]
+
+mod api;
+mod error;
+mod extract;
+
+pub use error::ApiError;
+
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use smsflow_engine::Engine;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// Request bodies above this are refused with 413 (R28).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    /// SHA-256 of the server admin token.
+    admin_token_hash: Arc<[u8; 32]>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl AppState {
+    pub fn new(engine: Engine, admin_token: &str) -> Self {
+        Self { engine, admin_token_hash: Arc::new(Sha256::digest(admin_token.as_bytes()).into()) }
     }
+
+    fn is_admin(&self, token: &str) -> bool {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        hash.ct_eq(&*self.admin_token_hash).into()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::v1::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }

@@ -95,8 +95,13 @@ impl Store {
         property: &str,
         value: &str,
     ) -> Result<Vec<Record>> {
+        // JSON booleans read as `true`/`false` on both backends (SQLite's
+        // json_extract alone would give 1/0).
         let field = match self.backend {
-            Backend::Sqlite => "json_extract(properties, '$.' || $3)",
+            Backend::Sqlite => {
+                "CASE json_type(properties, '$.' || $3) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 ELSE json_extract(properties, '$.' || $3) END"
+            }
             Backend::Postgres => "(CAST(properties AS jsonb) ->> $3)",
         };
         let rows = sqlx::query(&format!(

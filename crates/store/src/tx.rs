@@ -232,7 +232,7 @@ impl StoreTx {
             (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(b.0.subject.kind(), b.0.subject.id(), &b.0.period))
         });
         let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE",
+            Backend::Postgres => "",
             Backend::Sqlite => "",
         };
         let mut granted = want.max(0);

@@ -1,14 +1,6 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Test helpers shared by smsflow's crates: fresh databases on every
+//! backend (SQLite always, PostgreSQL in CI), so each test starts from an
+//! empty, migrated store and never sees another test's data.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod db;

@@ -1,0 +1,23 @@
+//! `/api/v1`: the REST API of DESIGN §5. Ids are strings; creating answers
+//! 201 with the whole resource; lists answer `{results, next_cursor}`.
+
+mod accounts;
+mod directory;
+mod messages;
+mod objects;
+mod sandbox;
+mod views;
+mod workflows;
+
+use crate::AppState;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(accounts::router())
+        .merge(directory::router())
+        .merge(objects::router())
+        .merge(workflows::router())
+        .merge(messages::router())
+        .merge(sandbox::router())
+}

@@ -1,0 +1,98 @@
+//! Workflows: save (validated, R5), validate, publish, pause, enrollments,
+//! action logs (R15).
+
+use super::views;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, JsonBody, ListParams};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use smsflow_core::ids::{RecordId, WorkflowId};
+use smsflow_core::message::Outcome;
+use smsflow_engine::parse_definition;
+use smsflow_store::ActionLogFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workflows", get(list).post(create))
+        .route("/workflows/validate", post(validate_unsaved))
+        .route("/workflows/{id}", get(show).put(update))
+        .route("/workflows/{id}/validate", post(validate))
+        .route("/workflows/{id}/publish", post(publish))
+        .route("/workflows/{id}/pause", post(pause))
+        .route("/workflows/{id}/enrollments", get(enrollments))
+        .route("/workflows/{id}/action-logs", get(action_logs))
+}
+
+async fn create(Auth(a): Auth, State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = s.engine.create_workflow(&a, parse_definition(body)?).await?;
+    Ok((StatusCode::CREATED, Json(views::workflow(&w))))
+}
+
+async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
+    Ok(Json(views::list(s.engine.list_workflows(&a, p.after.as_deref(), p.limit).await?, views::workflow)))
+}
+
+async fn show(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(views::workflow(&s.engine.get_workflow(&a, &WorkflowId::from_string(id)).await?)))
+}
+
+async fn update(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
+    let w = s.engine.update_workflow(&a, &WorkflowId::from_string(id), parse_definition(body)?).await?;
+    Ok(Json(views::workflow(&w)))
+}
+
+/// Validates the saved definition against the account as it is now.
+async fn validate(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let w = s.engine.get_workflow(&a, &WorkflowId::from_string(id)).await?;
+    s.engine.validate_workflow(&a, &w.definition).await?;
+    Ok(Json(json!({"valid": true})))
+}
+
+async fn validate_unsaved(Auth(a): Auth, State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
+    s.engine.validate_workflow(&a, &parse_definition(body)?).await?;
+    Ok(Json(json!({"valid": true})))
+}
+
+async fn publish(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let enroll_existing = if body.is_empty() {
+        false
+    } else {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+        match v.get("enroll_existing") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::field("enroll_existing", "must be true or false")),
+        }
+    };
+    let (w, enrolled) = s.engine.publish_workflow(&a, &WorkflowId::from_string(id), enroll_existing).await?;
+    let mut body = views::workflow(&w);
+    body["enrolled"] = json!(enrolled);
+    Ok(Json(body))
+}
+
+async fn pause(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(views::workflow(&s.engine.pause_workflow(&a, &WorkflowId::from_string(id)).await?)))
+}
+
+async fn enrollments(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, p: ListParams) -> ApiResult<Json<Value>> {
+    let page = s.engine.list_enrollments(&a, &WorkflowId::from_string(id), p.after.as_deref(), p.limit).await?;
+    Ok(Json(views::list(page, views::enrollment)))
+}
+
+async fn action_logs(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, p: ListParams) -> ApiResult<Json<Value>> {
+    let outcome = match p.rest.get("outcome").filter(|v| !v.is_empty()) {
+        Some(v) => Some(v.parse::<Outcome>().map_err(|e| ApiError::field("outcome", e))?),
+        None => None,
+    };
+    let filter = ActionLogFilter {
+        outcome,
+        action_id: p.rest.get("action").or(p.rest.get("action_id")).filter(|v| !v.is_empty()).cloned(),
+        record_id: p.rest.get("record_id").filter(|v| !v.is_empty()).map(|v| RecordId::from(v.as_str())),
+    };
+    let page = s.engine.list_action_logs(&a, &WorkflowId::from_string(id), &filter, p.after.as_deref(), p.limit).await?;
+    Ok(Json(views::list(page, views::action_log)))
+}
