@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod consent;
 pub mod encoding;
 pub mod filter;
 pub mod ids;

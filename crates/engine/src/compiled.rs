@@ -30,6 +30,7 @@ pub(crate) struct AccountFacts {
     pub schemas: HashMap<ObjectType, PropertySchema>,
     pub numbers: Vec<NumberFacts>,
     pub users: Vec<UserId>,
+    pub subscription_types: Vec<smsflow_core::ids::SubscriptionTypeId>,
 }
 
 impl Engine {
@@ -47,7 +48,8 @@ impl Engine {
             .map(|n| NumberFacts { id: n.id, sms_capable: n.sms, linked_users: n.user_ids })
             .collect();
         let users = self.store().user_ids(account).await?;
-        Ok(AccountFacts { sms_enabled: settings.entitlements.sms, schemas, numbers, users })
+        let subscription_types = self.store().list_subscription_types(account).await?.into_iter().map(|t| t.id).collect();
+        Ok(AccountFacts { sms_enabled: settings.entitlements.sms, schemas, numbers, users, subscription_types })
     }
 
     pub(crate) fn validate_with(facts: &AccountFacts, def: &WorkflowDefinition) -> Result<ValidWorkflow> {
@@ -57,7 +59,7 @@ impl Engine {
             schema: &schema,
             numbers: &facts.numbers,
             users: &facts.users,
-            subscription_types: &[],
+            subscription_types: &facts.subscription_types,
             published_sms_messages: &[],
         };
         def.validate(&ctx).map_err(|e| EngineError::Validation { fields: e.fields })

@@ -17,8 +17,11 @@ use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::Step;
+use crate::consent::ledger_id;
+use smsflow_core::consent::{check, ConsentBlock, ConsentSource, ConsentStatus, LegalBasis, ALL_TYPES};
+use smsflow_core::timezone::quiet_hours_deferral;
 use smsflow_store::{
-    ActionLogRow, ClaimedEnrollment, EngagementRow, EnrollmentState, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx,
+    ConsentChange, ActionLogRow, ClaimedEnrollment, EngagementRow, EnrollmentState, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx,
     WorkflowState,
 };
 use std::collections::{BTreeMap, HashMap};
@@ -46,6 +49,8 @@ struct BatchWrites {
     logs: Vec<ActionLogRow>,
     sends: Vec<SendJob>,
     record_writes: Vec<RecordWrite>,
+    consents: Vec<ConsentChange>,
+    engagements: Vec<EngagementRow>,
 }
 
 /// Conversations are keyed by (account, number, phone); a derived id lets a
@@ -161,12 +166,44 @@ impl Engine {
                         break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
                     }
                     Step::ManageSubscription(m) => {
-                        w.logs.push(log(
-                            &m.action_id,
-                            Outcome::Failed,
-                            None,
-                            Some("managing subscriptions is not available in this version".into()),
-                        ));
+                        // R20: contact workflows only (validated), on the
+                        // contact's mobile phone, else its phone.
+                        let phone = ["mobilephone", "phone"].iter().find_map(|p| match record.properties.get(*p) {
+                            Some(serde_json::Value::String(raw)) if !raw.trim().is_empty() => Some(E164::parse(raw, Some(settings.default_country))),
+                            _ => None,
+                        });
+                        match phone {
+                            None => w.logs.push(log(&m.action_id, Outcome::Skipped, Some(ReasonCode::NoRecipient), Some("the contact has no phone number".into()))),
+                            Some(Err(err)) => w.logs.push(log(&m.action_id, Outcome::Failed, Some(ReasonCode::InvalidPhone), Some(err.to_string()))),
+                            Some(Ok(phone)) => {
+                                let status = if m.subscribe { ConsentStatus::Subscribed } else { ConsentStatus::Unsubscribed };
+                                let basis = m.legal_basis.parse::<LegalBasis>().ok();
+                                let explanation = Some(m.explanation.clone()).filter(|e| !e.is_empty());
+                                w.consents.push(ConsentChange {
+                                    id: ledger_id(),
+                                    phone: phone.clone(),
+                                    subscription_type_id: m.subscription_type_id.to_string(),
+                                    status,
+                                    legal_basis: basis,
+                                    explanation: explanation.clone(),
+                                    source: ConsentSource::Workflow,
+                                    wording: explanation,
+                                    record_id: Some(record.id.clone()),
+                                    message_id: None,
+                                    at: now,
+                                });
+                                w.engagements.push(EngagementRow {
+                                    id: EngagementId::generate(),
+                                    account_id: account.clone(),
+                                    record_id: record.id.clone(),
+                                    kind: "subscription_changed".into(),
+                                    message_id: None,
+                                    body: format!("SMS subscription {} for {} set to {} ({})", m.subscription_type_id, phone, status, m.legal_basis),
+                                    at: now,
+                                });
+                                w.logs.push(log(&m.action_id, Outcome::Succeeded, None, Some(format!("{phone} {status} for {}", m.subscription_type_id))));
+                            }
+                        }
                         break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
                     }
                     Step::SendSms(step) => {
@@ -205,14 +242,19 @@ impl Engine {
             w.next.push(next);
         }
 
+        self.gate_sends(account, &settings, batch, &mut w, now).await?;
+
         // Record changes may enroll records in other workflows (R23).
         let mut new_enrollments = Vec::new();
         let mut by_type: BTreeMap<ObjectType, Vec<RecordWrite>> = BTreeMap::new();
         for rw in &w.record_writes {
             by_type.entry(rw.record.object_type).or_default().push(rw.clone());
         }
+        let mut phone_entries = Vec::new();
         for (t, writes) in &by_type {
             new_enrollments.extend(self.plan_enrollments(account, *t, writes).await?);
+            let recs: Vec<Record> = writes.iter().map(|rw| rw.record.clone()).collect();
+            phone_entries.extend(self.phone_index(account, *t, &recs).await?);
         }
 
         let mut tx = self.store().begin().await?;
@@ -222,7 +264,10 @@ impl Engine {
                 let records: Vec<Record> = w.record_writes.iter().map(|rw| rw.record.clone()).collect();
                 if !records.is_empty() {
                     tx.upsert_records(account, &records).await?;
+                    tx.set_record_phones(account, &phone_entries).await?;
                 }
+                tx.record_consents(account, &w.consents).await?;
+                tx.insert_engagements(&w.engagements).await?;
                 tx.insert_enrollments(&new_enrollments).await?;
                 Ok::<_, StoreError>(())
             }
@@ -240,6 +285,80 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// The rules no workflow can override, applied before limits are
+    /// touched: opted-out phones (R18) and non-marketing contacts (R19) are
+    /// skipped; sends in the recipient's quiet hours wait (R21).
+    async fn gate_sends(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        batch: &[ClaimedEnrollment],
+        w: &mut BatchWrites,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if w.sends.is_empty() {
+            return Ok(());
+        }
+        let mut phones: Vec<E164> = w.sends.iter().map(|s| s.pending.to.clone()).collect();
+        phones.sort();
+        phones.dedup();
+        let consents = self.store().consents_of_phones(account, &phones).await?;
+        let needs_types = w.sends.iter().any(|s| s.pending.subscription_type_id.is_some());
+        let types = if needs_types { self.store().list_subscription_types(account).await? } else { Vec::new() };
+        let status_of = |phone: &E164, type_id: &str| {
+            consents.iter().find(|c| &c.phone == phone && c.subscription_type_id == type_id).map(|c| c.status)
+        };
+        let mut kept = Vec::with_capacity(w.sends.len());
+        for job in std::mem::take(&mut w.sends) {
+            let e = &batch[job.enrollment].row;
+            let p = &job.pending;
+            let purpose = p.subscription_type_id.as_ref().and_then(|t| types.iter().find(|x| &x.id == t)).map(|t| t.purpose);
+            let type_status = p.subscription_type_id.as_ref().and_then(|t| status_of(&p.to, t.as_str()));
+            let verdict = check(purpose, type_status, status_of(&p.to, ALL_TYPES), p.marketing_contact);
+            let entry = |outcome: Outcome, code: ReasonCode, reason: String| ActionLogRow {
+                id: ActionLogId::generate(),
+                account_id: account.clone(),
+                workflow_id: e.workflow_id.clone(),
+                action_id: job.action_id.clone(),
+                record_id: e.record_id.clone(),
+                enrollment_id: e.id.clone(),
+                outcome,
+                reason_code: Some(code),
+                reason: Some(reason),
+                message_id: None,
+                at: now,
+            };
+            let after = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+            match verdict {
+                Err(ConsentBlock::OptedOut) => {
+                    w.logs.push(entry(Outcome::Skipped, ReasonCode::OptedOut, format!("{} has opted out of these messages", p.to)));
+                    w.next[job.enrollment] = after;
+                    continue;
+                }
+                Err(ConsentBlock::NotMarketingContact) => {
+                    w.logs.push(entry(Outcome::Skipped, ReasonCode::NotMarketingContact, "marketing messages go only to marketing contacts".into()));
+                    w.next[job.enrollment] = after;
+                    continue;
+                }
+                Ok(()) => {}
+            }
+            if let Some(quiet) = &settings.quiet_hours {
+                if let Some(until) = quiet_hours_deferral(now, &p.to, settings.time_zone, quiet) {
+                    w.logs.push(entry(
+                        Outcome::Deferred,
+                        ReasonCode::QuietHours,
+                        format!("quiet hours at the recipient; sending at {}", until.to_rfc3339()),
+                    ));
+                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Waiting, step: job.pc as i64, due_at: Some(until), error: None });
+                    continue;
+                }
+            }
+            kept.push(job);
+        }
+        w.sends = kept;
+        Ok(())
     }
 
     /// Reserves limits for the batch's sends and writes everything.

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod compiled;
+mod consent;
 mod directory;
 mod dispatcher;
 mod error;
@@ -20,6 +21,7 @@ mod send_sms;
 mod workflows;
 
 pub use accounts::{hash_token, AccountInput, NewAccountOutput};
+pub use consent::{ConsentInput, ConsentView, SubscriptionTypeInput};
 pub use directory::{NumberInput, Options, UserInput};
 pub use error::{EngineError, Result};
 pub use messages::{InboundInput, UsageReport, UsageSubject};

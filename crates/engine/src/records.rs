@@ -246,8 +246,10 @@ impl Engine {
     async fn write_records(&self, account: &AccountId, object_type: ObjectType, writes: Vec<RecordWrite>) -> Result<()> {
         let enrollments = self.plan_enrollments(account, object_type, &writes).await?;
         let records: Vec<Record> = writes.into_iter().map(|w| w.record).collect();
+        let phones = self.phone_index(account, object_type, &records).await?;
         let mut tx = self.store().begin().await?;
         tx.upsert_records(account, &records).await?;
+        tx.set_record_phones(account, &phones).await?;
         tx.insert_enrollments(&enrollments).await?;
         tx.commit().await?;
         if !enrollments.is_empty() {

@@ -5,7 +5,8 @@
 
 use smsflow_core::account::AccountSettings;
 use smsflow_core::encoding::{analyze, smart_encode, SmsInfo};
-use smsflow_core::ids::{NumberId, RecordId, UserId};
+use smsflow_core::consent::is_marketing_contact;
+use smsflow_core::ids::{NumberId, RecordId, SubscriptionTypeId, UserId};
 use smsflow_core::message::{Outcome, ReasonCode};
 use smsflow_core::object::{is_empty_value, ObjectType, Record};
 use smsflow_core::phone::E164;
@@ -26,6 +27,9 @@ pub(crate) struct PendingSend {
     pub provider: String,
     /// The contact the message went to when it is not the enrolled record.
     pub contact_id: Option<RecordId>,
+    pub subscription_type_id: Option<SubscriptionTypeId>,
+    /// Whether the recipient contact is a marketing contact (R19).
+    pub marketing_contact: bool,
 }
 
 pub(crate) enum Prepared {
@@ -119,6 +123,10 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
         return done(Outcome::Failed, ReasonCode::BodyTooLong, format!("the rendered message has {chars} characters; at most {MAX_BODY_CHARS} can be sent"));
     }
     let contact_id = owner.filter(|o| o.id != inputs.record.id).map(|o| o.id.clone());
+    // R19 asks about the contact the message goes to: the phone's owner when
+    // that is a contact, else the record's primary contact.
+    let recipient_contact = owner.filter(|o| o.object_type == ObjectType::Contact).or(inputs.contact);
+    let marketing_contact = recipient_contact.is_some_and(|c| is_marketing_contact(c.properties.get("marketing_contact")));
     Prepared::Send(Box::new(PendingSend {
         from: number.e164.clone(),
         to,
@@ -128,5 +136,7 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
         user_id: step.sender_user_id.clone(),
         provider: number.provider.clone(),
         contact_id,
+        subscription_type_id: step.subscription_type_id.clone(),
+        marketing_contact,
     }))
 }

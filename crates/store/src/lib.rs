@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod consent;
 mod directory;
 mod enrollments;
 mod messages;
@@ -19,6 +20,7 @@ mod tx;
 mod workflows;
 
 pub use accounts::{AccountRow, NewAccount};
+pub use consent::{ConsentChange, ConsentRow, SubscriptionTypeRow};
 pub use directory::{NumberRow, UserRow};
 pub use enrollments::{ClaimedEnrollment, EnrollmentRow, EnrollmentState, NewEnrollment};
 pub use messages::{

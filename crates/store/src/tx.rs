@@ -52,6 +52,10 @@ impl StoreTx {
         Self { tx, backend }
     }
 
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
@@ -137,6 +141,10 @@ impl StoreTx {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("DELETE FROM record_phones WHERE record_id = $1")
+            .bind(record.id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         // A deleted record leaves its workflows (HubSpot unenrolls it too).
         sqlx::query(
             "UPDATE enrollments SET state = 'unenrolled', due_at = NULL, lease_owner = NULL, lease_until = NULL \
@@ -232,7 +240,7 @@ impl StoreTx {
             (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(b.0.subject.kind(), b.0.subject.id(), &b.0.period))
         });
         let lock = match self.backend {
-            Backend::Postgres => "",
+            Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
         };
         let mut granted = want.max(0);

@@ -2,6 +2,7 @@
 //! 201 with the whole resource; lists answer `{results, next_cursor}`.
 
 mod accounts;
+mod consent;
 mod directory;
 mod messages;
 mod objects;
@@ -15,6 +16,7 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(accounts::router())
+        .merge(consent::router())
         .merge(directory::router())
         .merge(objects::router())
         .merge(workflows::router())

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use smsflow_core::object::Record;
-use smsflow_store::{AccountRow, ActionLogRow, EngagementRow, EnrollmentRow, MessageRow, NumberRow, Page, UserRow, WorkflowRow};
+use smsflow_store::{SubscriptionTypeRow, AccountRow, ActionLogRow, EngagementRow, EnrollmentRow, MessageRow, NumberRow, Page, UserRow, WorkflowRow};
 
 pub fn list<T>(page: Page<T>, f: impl Fn(&T) -> Value) -> Value {
     json!({"results": page.results.iter().map(f).collect::<Vec<_>>(), "next_cursor": page.next_cursor})
@@ -85,4 +85,8 @@ pub fn message(m: &MessageRow) -> Value {
 
 pub fn engagement(e: &EngagementRow) -> Value {
     json!({"id": e.id, "type": e.kind, "message_id": e.message_id, "body": e.body, "at": e.at})
+}
+
+pub fn subscription_type(t: &SubscriptionTypeRow) -> Value {
+    json!({"id": t.id, "name": t.name, "purpose": t.purpose, "created_at": t.created_at})
 }

@@ -1,0 +1,230 @@
+//! Subscription types, consent (current state and the append-only ledger)
+//! and the phone index of records.
+
+use crate::records::placeholders;
+use crate::rows::{opt_text, parse, text, time};
+use crate::tx::StoreTx;
+use crate::{ms, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis, Purpose};
+use smsflow_core::ids::{AccountId, MessageId, RecordId, SubscriptionTypeId};
+use smsflow_core::object::ObjectType;
+use smsflow_core::phone::E164;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionTypeRow {
+    pub id: SubscriptionTypeId,
+    pub name: String,
+    pub purpose: Purpose,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One consent change, as written to the ledger (and applied to the current
+/// state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentChange {
+    pub id: String,
+    pub phone: E164,
+    /// A subscription type id, or `*` for the phone-wide state.
+    pub subscription_type_id: String,
+    pub status: ConsentStatus,
+    pub legal_basis: Option<LegalBasis>,
+    pub explanation: Option<String>,
+    pub source: ConsentSource,
+    /// The text the person saw or sent (keyword reply, form wording).
+    pub wording: Option<String>,
+    pub record_id: Option<RecordId>,
+    pub message_id: Option<MessageId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The current status of one (phone, type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentRow {
+    pub phone: E164,
+    pub subscription_type_id: String,
+    pub status: ConsentStatus,
+    pub legal_basis: Option<LegalBasis>,
+    pub explanation: Option<String>,
+    pub source: ConsentSource,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn opt_parse<T: std::str::FromStr>(r: &AnyRow, col: &str) -> Result<Option<T>> {
+    opt_text(r, col)?
+        .map(|s| s.parse::<T>().map_err(|_| StoreError::Corrupt(format!("{col}: {s}"))))
+        .transpose()
+}
+
+fn consent_row(r: &AnyRow) -> Result<ConsentRow> {
+    Ok(ConsentRow {
+        phone: E164::from_trusted(text(r, "phone")?),
+        subscription_type_id: text(r, "subscription_type_id")?,
+        status: parse(r, "status")?,
+        legal_basis: opt_parse(r, "legal_basis")?,
+        explanation: opt_text(r, "explanation")?,
+        source: parse(r, "source")?,
+        updated_at: time(r, "updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn create_subscription_type(&self, account: &AccountId, t: &SubscriptionTypeRow) -> Result<()> {
+        sqlx::query("INSERT INTO subscription_types (id, account_id, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(t.id.as_str())
+            .bind(account.as_str())
+            .bind(&t.name)
+            .bind(t.purpose.as_str())
+            .bind(ms(t.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_subscription_types(&self, account: &AccountId) -> Result<Vec<SubscriptionTypeRow>> {
+        let rows = sqlx::query("SELECT id, name, purpose, created_at FROM subscription_types WHERE account_id = $1 ORDER BY id")
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SubscriptionTypeRow {
+                    id: SubscriptionTypeId::from_string(text(r, "id")?),
+                    name: text(r, "name")?,
+                    purpose: parse(r, "purpose")?,
+                    created_at: time(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Current consent rows of these phones (all types, and `*`).
+    pub async fn consents_of_phones(&self, account: &AccountId, phones: &[E164]) -> Result<Vec<ConsentRow>> {
+        let mut out = Vec::new();
+        for chunk in phones.chunks(500) {
+            let sql = format!(
+                "SELECT phone, subscription_type_id, status, legal_basis, explanation, source, updated_at FROM consents \
+                 WHERE account_id = $1 AND phone IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(account.as_str());
+            for p in chunk {
+                q = q.bind(p.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(consent_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every consent change of a phone, oldest first.
+    pub async fn consent_ledger(&self, account: &AccountId, phone: &E164) -> Result<Vec<ConsentChange>> {
+        let rows = sqlx::query(
+            "SELECT id, phone, subscription_type_id, status, legal_basis, explanation, source, wording, record_id, \
+             message_id, at FROM consent_ledger WHERE account_id = $1 AND phone = $2 ORDER BY id",
+        )
+        .bind(account.as_str())
+        .bind(phone.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConsentChange {
+                    id: text(r, "id")?,
+                    phone: E164::from_trusted(text(r, "phone")?),
+                    subscription_type_id: text(r, "subscription_type_id")?,
+                    status: parse(r, "status")?,
+                    legal_basis: opt_parse(r, "legal_basis")?,
+                    explanation: opt_text(r, "explanation")?,
+                    source: parse(r, "source")?,
+                    wording: opt_text(r, "wording")?,
+                    record_id: opt_text(r, "record_id")?.map(RecordId::from_string),
+                    message_id: opt_text(r, "message_id")?.map(MessageId::from_string),
+                    at: time(r, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records (of a type, or any) whose phone properties hold this number.
+    pub async fn records_with_phone(&self, account: &AccountId, phone: &E164, object_type: Option<ObjectType>) -> Result<Vec<RecordId>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT record_id FROM record_phones WHERE account_id = $1 AND phone = $2 \
+             AND ($3 = '' OR object_type = $3) ORDER BY record_id",
+        )
+        .bind(account.as_str())
+        .bind(phone.as_str())
+        .bind(object_type.map(|t| t.as_str()).unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(RecordId::from_string(text(r, "record_id")?))).collect()
+    }
+}
+
+impl StoreTx {
+    /// Applies consent changes and appends them to the ledger.
+    pub async fn record_consents(&mut self, account: &AccountId, changes: &[ConsentChange]) -> Result<()> {
+        for c in changes {
+            sqlx::query(
+                "INSERT INTO consents (account_id, phone, subscription_type_id, status, legal_basis, explanation, source, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_id, phone, subscription_type_id) DO UPDATE SET \
+                 status = excluded.status, legal_basis = excluded.legal_basis, explanation = excluded.explanation, \
+                 source = excluded.source, updated_at = excluded.updated_at",
+            )
+            .bind(account.as_str())
+            .bind(c.phone.as_str())
+            .bind(c.subscription_type_id.as_str())
+            .bind(c.status.as_str())
+            .bind(c.legal_basis.map(|b| b.as_str()))
+            .bind(c.explanation.clone())
+            .bind(c.source.as_str())
+            .bind(ms(c.at))
+            .execute(self.conn())
+            .await?;
+            sqlx::query(
+                "INSERT INTO consent_ledger (id, account_id, phone, subscription_type_id, status, legal_basis, explanation, \
+                 source, wording, record_id, message_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(c.id.as_str())
+            .bind(account.as_str())
+            .bind(c.phone.as_str())
+            .bind(c.subscription_type_id.as_str())
+            .bind(c.status.as_str())
+            .bind(c.legal_basis.map(|b| b.as_str()))
+            .bind(c.explanation.clone())
+            .bind(c.source.as_str())
+            .bind(c.wording.clone())
+            .bind(c.record_id.as_ref().map(|r| r.to_string()))
+            .bind(c.message_id.as_ref().map(|m| m.to_string()))
+            .bind(ms(c.at))
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the phone index entries of records.
+    pub async fn set_record_phones(&mut self, account: &AccountId, entries: &[(RecordId, ObjectType, Vec<E164>)]) -> Result<()> {
+        for (record, object_type, phones) in entries {
+            sqlx::query("DELETE FROM record_phones WHERE record_id = $1")
+                .bind(record.as_str())
+                .execute(self.conn())
+                .await?;
+            for phone in phones {
+                sqlx::query(
+                    "INSERT INTO record_phones (account_id, phone, record_id, object_type) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(account.as_str())
+                .bind(phone.as_str())
+                .bind(record.as_str())
+                .bind(object_type.as_str())
+                .execute(self.conn())
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
