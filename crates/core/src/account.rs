@@ -94,6 +94,9 @@ pub struct AccountSettings {
     pub default_country: Country,
     pub limits: SendLimits,
     pub quiet_hours: Option<QuietHours>,
+    /// STOP/START/HELP lists and replies, natural-language opt-out (R17, R29).
+    #[serde(default)]
+    pub keywords: crate::keywords::KeywordSettings,
 }
 
 impl Default for AccountSettings {
@@ -104,6 +107,7 @@ impl Default for AccountSettings {
             default_country: Country::parse("US").expect("US is a country"),
             limits: SendLimits::default(),
             quiet_hours: Some(QuietHours::default()),
+            keywords: crate::keywords::KeywordSettings::default(),
         }
     }
 }

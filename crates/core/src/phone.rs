@@ -129,7 +129,12 @@ impl E164 {
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let number = guarded(|| phonenumber::parse(default_country.map(|c| c.0), trimmed).ok())
+        // International input must not see the default country: with a
+        // default region the `phonenumber` crate strips that region's
+        // national prefix after the country code (+49 151… with US became
+        // +49 51…).
+        let region = if trimmed.starts_with('+') { None } else { default_country.map(|c| c.0) };
+        let number = guarded(|| phonenumber::parse(region, trimmed).ok())
             .ok_or_else(|| PhoneError::Unparsable(trimmed.to_string()))?;
         let formatted = guarded(|| {
             phonenumber::is_valid(&number)
@@ -314,5 +319,20 @@ mod tests {
         let p = E164::from_trusted("+358401234567".into());
         assert_eq!(p.as_str(), "+358401234567");
         assert_eq!(p.to_string(), "+358401234567");
+    }
+}
+
+#[cfg(test)]
+mod international_input {
+    use super::*;
+
+    #[test]
+    fn r6_international_numbers_ignore_the_default_country() {
+        for c in ["US", "DE", "FI"] {
+            let parsed = E164::parse("+49 151 12345678", Some(Country::parse(c).unwrap())).unwrap();
+            assert_eq!(parsed.as_str(), "+4915112345678", "default country {c}");
+        }
+        let us = Some(Country::parse("US").unwrap());
+        assert_eq!(E164::parse("+1 (415) 555-0123", us).unwrap().as_str(), "+14155550123");
     }
 }

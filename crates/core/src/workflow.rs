@@ -50,6 +50,21 @@ pub struct EnrollmentInput {
     /// Empty: re-enrollment off.
     #[serde(default)]
     pub reenroll_on: Vec<String>,
+    /// Event trigger: enroll the contacts whose phone sends an SMS to one of
+    /// the account's numbers — any SMS, or only this keyword (R17: a
+    /// workflow can react to STOP, as the seed suggests for opt-outs).
+    /// Contact workflows only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_sms: Option<InboundSmsTrigger>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSmsTrigger {
+    /// Whole-message keyword, matched like the keyword families (trimmed,
+    /// any case). None: every inbound SMS.
+    #[serde(default)]
+    pub keyword: Option<String>,
 }
 
 /// One action as written. `type` selects which fields apply.
@@ -216,6 +231,9 @@ pub struct ValidWorkflow {
     pub reenroll_on: Vec<PropertyName>,
     pub suppression: FilterGroups,
     pub unenrollment: FilterGroups,
+    /// Enroll on inbound SMS: Some(None) for any message, Some(Some(k)) for
+    /// keyword `k` (in `keywords::keyword_form`).
+    pub inbound_sms: Option<Option<String>>,
     pub program: Vec<Step>,
 }
 
@@ -385,6 +403,25 @@ impl WorkflowDefinition {
             }
         }
 
+        let mut inbound_sms = None;
+        if let Some(trigger) = &self.enrollment.inbound_sms {
+            if object_type.is_some_and(|t| t != ObjectType::Contact) {
+                errors.insert(
+                    "enrollment.inbound_sms".to_string(),
+                    "the inbound SMS trigger is only allowed in contact workflows".to_string(),
+                );
+            }
+            match trigger.keyword.as_deref().map(crate::keywords::keyword_form) {
+                Some(k) if k.is_empty() => {
+                    errors.insert(
+                        "enrollment.inbound_sms.keyword".to_string(),
+                        "must not be empty; leave it out to react to every SMS".to_string(),
+                    );
+                }
+                k => inbound_sms = Some(k),
+            }
+        }
+
         let mut checker = Checker {
             ctx,
             object_type,
@@ -409,6 +446,7 @@ impl WorkflowDefinition {
                     reenroll_on,
                     suppression,
                     unenrollment,
+                    inbound_sms,
                     program,
                 })
             }

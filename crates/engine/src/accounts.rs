@@ -7,6 +7,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use smsflow_core::keywords::KeywordSettings;
 use smsflow_core::account::{AccountSettings, Entitlements, QuietHours, SendLimits};
 use smsflow_core::ids::AccountId;
 use smsflow_core::phone::Country;
@@ -34,6 +35,8 @@ pub struct AccountInput {
     pub default_country: Option<Value>,
     pub limits: Option<Value>,
     pub quiet_hours: Option<Value>,
+    /// Keyword lists and replies (R17), natural-language opt-out (R29).
+    pub keywords: Option<Value>,
 }
 
 pub struct NewAccountOutput {
@@ -112,6 +115,17 @@ impl AccountInput {
                     Err(_) => {
                         errors.insert("quiet_hours".into(), "must be {start: \"HH:MM\", end: \"HH:MM\"} or null".into());
                     }
+                }
+            }
+        }
+        if let Some(v) = self.keywords {
+            match serde_json::from_value::<KeywordSettings>(v) {
+                Ok(k) => match k.validate() {
+                    Ok(()) => settings.keywords = k,
+                    Err(fields) => errors.extend(fields),
+                },
+                Err(e) => {
+                    errors.insert("keywords".into(), format!("must be {{stop, start, help, stop_reply, start_reply, help_reply, natural_language_opt_out}}: {e}"));
                 }
             }
         }

@@ -18,6 +18,10 @@ pub enum EngineError {
     SmsNotEnabled,
     #[error("{0}")]
     Conflict(String),
+    /// The request is well-formed but a rule forbids it now (an opted-out
+    /// phone, a reached limit).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(&'static str),
     #[error(transparent)]

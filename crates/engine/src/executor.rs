@@ -12,14 +12,14 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use smsflow_core::account::{AccountSettings, OnLimit};
 use smsflow_core::ids::{AccountId, ActionLogId, ConversationId, EngagementId, MessageId, NumberId, RecordId, UserId, WorkflowId};
-use smsflow_core::limits::{counter_keys, next_window_start, CounterSubject, Window};
+use smsflow_core::limits::{next_window_start, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::Step;
 use crate::consent::ledger_id;
-use smsflow_core::consent::{check, ConsentBlock, ConsentSource, ConsentStatus, LegalBasis, ALL_TYPES};
-use smsflow_core::timezone::quiet_hours_deferral;
+use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis};
+use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
 use smsflow_store::{
     ConsentChange, ActionLogRow, ClaimedEnrollment, EngagementRow, EnrollmentState, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx,
     WorkflowState,
@@ -168,10 +168,7 @@ impl Engine {
                     Step::ManageSubscription(m) => {
                         // R20: contact workflows only (validated), on the
                         // contact's mobile phone, else its phone.
-                        let phone = ["mobilephone", "phone"].iter().find_map(|p| match record.properties.get(*p) {
-                            Some(serde_json::Value::String(raw)) if !raw.trim().is_empty() => Some(E164::parse(raw, Some(settings.default_country))),
-                            _ => None,
-                        });
+                        let phone = subscription_phone(&record, &settings);
                         match phone {
                             None => w.logs.push(log(&m.action_id, Outcome::Skipped, Some(ReasonCode::NoRecipient), Some("the contact has no phone number".into()))),
                             Some(Err(err)) => w.logs.push(log(&m.action_id, Outcome::Failed, Some(ReasonCode::InvalidPhone), Some(err.to_string()))),
@@ -315,8 +312,6 @@ impl Engine {
             let e = &batch[job.enrollment].row;
             let p = &job.pending;
             let purpose = p.subscription_type_id.as_ref().and_then(|t| types.iter().find(|x| &x.id == t)).map(|t| t.purpose);
-            let type_status = p.subscription_type_id.as_ref().and_then(|t| status_of(&p.to, t.as_str()));
-            let verdict = check(purpose, type_status, status_of(&p.to, ALL_TYPES), p.marketing_contact);
             let entry = |outcome: Outcome, code: ReasonCode, reason: String| ActionLogRow {
                 id: ActionLogId::generate(),
                 account_id: account.clone(),
@@ -330,22 +325,13 @@ impl Engine {
                 message_id: None,
                 at: now,
             };
-            let after = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
-            match verdict {
-                Err(ConsentBlock::OptedOut) => {
-                    w.logs.push(entry(Outcome::Skipped, ReasonCode::OptedOut, format!("{} has opted out of these messages", p.to)));
-                    w.next[job.enrollment] = after;
+            match gate_send(settings, p, purpose, &status_of, now) {
+                Gate::Skip { code, reason } => {
+                    w.logs.push(entry(Outcome::Skipped, code, reason));
+                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
                     continue;
                 }
-                Err(ConsentBlock::NotMarketingContact) => {
-                    w.logs.push(entry(Outcome::Skipped, ReasonCode::NotMarketingContact, "marketing messages go only to marketing contacts".into()));
-                    w.next[job.enrollment] = after;
-                    continue;
-                }
-                Ok(()) => {}
-            }
-            if let Some(quiet) = &settings.quiet_hours {
-                if let Some(until) = quiet_hours_deferral(now, &p.to, settings.time_zone, quiet) {
+                Gate::Defer { until } => {
                     w.logs.push(entry(
                         Outcome::Deferred,
                         ReasonCode::QuietHours,
@@ -354,6 +340,7 @@ impl Engine {
                     w.next[job.enrollment] = Some(Next { state: EnrollmentState::Waiting, step: job.pc as i64, due_at: Some(until), error: None });
                     continue;
                 }
+                Gate::Go => {}
             }
             kept.push(job);
         }
@@ -382,18 +369,7 @@ impl Engine {
         let mut engagements = Vec::new();
         let mut conversations = Vec::new();
         for ((number, user), jobs) in groups {
-            let placeholder_user = UserId::from_string(String::new());
-            let keys: Vec<_> = counter_keys(now, tz, &number, user.as_ref().unwrap_or(&placeholder_user))
-                .into_iter()
-                .filter(|k| user.is_some() || matches!(k.subject, CounterSubject::Number(_)))
-                .map(|k| {
-                    let limit = match k.window {
-                        Window::Day => limits.day,
-                        Window::Month => limits.month,
-                    };
-                    (k, i64::from(limit))
-                })
-                .collect();
+            let keys = limit_keys(now, tz, &limits, &number, user.as_ref());
             let periods: Vec<String> = keys.iter().map(|(k, _)| k.period.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
             let grant = tx.reserve(account, &keys, jobs.len() as i64).await?;
             for (rank, &j) in jobs.iter().enumerate() {
@@ -492,6 +468,8 @@ impl Engine {
             }
         }
         tx.ensure_conversations(account, &conversations, now).await?;
+        let conv_ids: Vec<ConversationId> = conversations.iter().map(|(c, _, _)| c.clone()).collect();
+        tx.touch_conversations(&conv_ids, now).await?;
         tx.insert_messages(&messages).await?;
         tx.insert_engagements(&engagements).await?;
         tx.insert_action_logs(&w.logs).await?;

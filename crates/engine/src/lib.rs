@@ -11,21 +11,29 @@
 mod accounts;
 mod compiled;
 mod consent;
+mod conversations;
 mod directory;
 mod dispatcher;
+mod dry_run;
 mod error;
 mod executor;
+mod inbound;
+mod gate;
 mod messages;
 mod records;
 mod send_sms;
+mod sms_messages;
 mod workflows;
 
 pub use accounts::{hash_token, AccountInput, NewAccountOutput};
+pub use conversations::ReplyInput;
 pub use consent::{ConsentInput, ConsentView, SubscriptionTypeInput};
 pub use directory::{NumberInput, Options, UserInput};
+pub use dry_run::{DryRunReport, DryRunSample};
 pub use error::{EngineError, Result};
 pub use messages::{InboundInput, UsageReport, UsageSubject};
 pub use records::BatchInput;
+pub use sms_messages::SmsMessageInput;
 pub use workflows::{parse_definition, WorkflowView};
 
 use smsflow_core::clock::Clock;

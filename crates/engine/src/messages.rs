@@ -1,16 +1,14 @@
 //! Messages, conversations, usage and the sandbox's simulated provider side.
 
 use crate::error::{EngineError, Result};
-use crate::executor::conversation_id;
 use crate::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use smsflow_core::encoding::analyze;
 use smsflow_core::ids::{AccountId, MessageId};
 use smsflow_core::limits::{period_key, Window};
 use smsflow_core::message::{Direction, MessageStatus};
 use smsflow_core::phone::E164;
-use smsflow_store::{MessageFilter, MessageRow, NewMessage, Page};
+use smsflow_store::{MessageFilter, MessageRow, Page};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
@@ -122,42 +120,9 @@ impl Engine {
             }
             None => None,
         };
-        let (Some(from), Some(to), Some(body), Some(number), true) = (from, to, body, number, errors.is_empty()) else {
+        let (Some(from), Some(_), Some(body), Some(number), true) = (from, to, body, number, errors.is_empty()) else {
             return Err(EngineError::Validation { fields: errors });
         };
-        let now = self.now();
-        let conv = conversation_id(account, &number.id, &from);
-        let info = analyze(&body);
-        let row = MessageRow {
-            id: MessageId::generate(),
-            direction: Direction::Inbound,
-            from: from.clone(),
-            to,
-            body,
-            encoding: info.encoding,
-            segments: i64::from(info.segments),
-            status: MessageStatus::Received,
-            provider: number.provider.clone(),
-            provider_message_id: None,
-            error_code: None,
-            error: None,
-            number_id: Some(number.id.clone()),
-            user_id: None,
-            conversation_id: Some(conv.clone()),
-            record_id: None,
-            workflow_id: None,
-            enrollment_id: None,
-            action_id: None,
-            idempotency_key: None,
-            attempts: 0,
-            created_at: now,
-            updated_at: now,
-            handed_off_at: None,
-        };
-        let mut tx = self.store().begin().await?;
-        tx.ensure_conversations(account, &[(conv, number.id.clone(), from)], now).await?;
-        tx.insert_messages(&[NewMessage { row: row.clone(), account_id: account.clone(), due_at: None, counted_periods: Vec::new() }]).await?;
-        tx.commit().await?;
-        Ok(row)
+        self.receive_inbound(account, &number, from, body, None).await
     }
 }

@@ -55,6 +55,8 @@ impl From<EngineError> for ApiError {
             EngineError::Validation { fields } => ApiError::validation(fields),
             EngineError::SmsNotEnabled => ApiError::new(StatusCode::FORBIDDEN, "sms_not_enabled", e.to_string()),
             EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::Refused { code: "limit_exceeded", message } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", message),
+            EngineError::Refused { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             EngineError::Unauthorized(m) => ApiError::unauthorized(m),
             EngineError::Store(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");

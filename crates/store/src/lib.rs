@@ -10,16 +10,20 @@
 
 mod accounts;
 mod consent;
+mod conversations;
 mod directory;
+mod dry_run;
 mod enrollments;
 mod messages;
 mod records;
 mod rows;
+mod sms_messages;
 mod tx;
 
 mod workflows;
 
 pub use accounts::{AccountRow, NewAccount};
+pub use conversations::ConversationRow;
 pub use consent::{ConsentChange, ConsentRow, SubscriptionTypeRow};
 pub use directory::{NumberRow, UserRow};
 pub use enrollments::{ClaimedEnrollment, EnrollmentRow, EnrollmentState, NewEnrollment};
@@ -28,6 +32,7 @@ pub use messages::{
     UsageRow,
 };
 pub use records::RecordWrite;
+pub use sms_messages::{SmsMessageContent, SmsMessageRevisionRow, SmsMessageRow, SmsMessageState};
 pub use tx::{CounterGrant, StoreTx};
 pub use workflows::{WorkflowRow, WorkflowState};
 

@@ -3,10 +3,13 @@
 
 mod accounts;
 mod consent;
+mod conversations;
 mod directory;
+mod dry_run;
 mod messages;
 mod objects;
 mod sandbox;
+mod sms_messages;
 mod views;
 mod workflows;
 
@@ -17,9 +20,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(accounts::router())
         .merge(consent::router())
+        .merge(conversations::router())
         .merge(directory::router())
         .merge(objects::router())
         .merge(workflows::router())
+        .merge(dry_run::router())
         .merge(messages::router())
         .merge(sandbox::router())
+        .merge(sms_messages::router())
 }

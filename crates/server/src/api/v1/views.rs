@@ -17,7 +17,7 @@ pub fn account(a: &AccountRow) -> Value {
     let s = &a.settings;
     json!({
         "id": a.id, "name": a.name, "entitlements": s.entitlements, "time_zone": s.time_zone.name(),
-        "default_country": s.default_country, "limits": s.limits, "quiet_hours": s.quiet_hours,
+        "default_country": s.default_country, "limits": s.limits, "quiet_hours": s.quiet_hours, "keywords": s.keywords,
         "created_at": a.created_at,
     })
 }
