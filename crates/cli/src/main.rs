@@ -41,6 +41,10 @@ enum Command {
         /// URL of a generic HTTP SMS gateway; numbers with provider `http` use it.
         #[arg(long, env = "SMSFLOW_HTTP_GATEWAY_URL")]
         http_gateway_url: Option<String>,
+        /// The URL providers reach this server at, for webhook URLs
+        /// (default: http://LISTEN).
+        #[arg(long, env = "SMSFLOW_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Create or upgrade the database schema and exit.
     Migrate,
@@ -74,11 +78,12 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref(), cli.database_url.clone())?;
     match cli.command {
-        Command::Serve { listen, role, http_gateway_url } => {
+        Command::Serve { listen, role, http_gateway_url, public_url } => {
             let listen = listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
             let role = role.or(settings.role.clone()).unwrap_or_else(|| "all".into());
             let gateway = http_gateway_url.or(settings.http_gateway_url.clone());
-            serve(&settings, &listen, &role, gateway).await
+            let public_url = public_url.or(settings.public_url.clone()).unwrap_or_else(|| format!("http://{listen}"));
+            serve(&settings, &listen, &role, gateway, public_url).await
         }
         Command::Migrate => {
             Store::connect(&settings.database_url).await.context("migrating")?;
@@ -86,7 +91,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Accounts { command: AccountsCommand::Create { name, sms } } => {
-            let engine = engine(&settings, None).await?;
+            let engine = engine(&settings, None, EngineConfig::default()).await?;
             let out = engine
                 .create_account(AccountInput {
                     name: Some(name.into()),
@@ -98,11 +103,11 @@ async fn main() -> Result<()> {
             println!("account {} created\ntoken: {}", out.account.id, out.token);
             Ok(())
         }
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(args, cli.database_url.clone()).await,
     }
 }
 
-async fn engine(settings: &Settings, gateway: Option<String>) -> Result<Engine> {
+async fn engine(settings: &Settings, gateway: Option<String>, config: EngineConfig) -> Result<Engine> {
     let store = Store::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening database {}", settings.redacted_url()))?;
@@ -110,11 +115,11 @@ async fn engine(settings: &Settings, gateway: Option<String>) -> Result<Engine> 
     if let Some(url) = gateway {
         providers.push(Arc::new(HttpGateway::new(url, std::env::var("SMSFLOW_HTTP_GATEWAY_TOKEN").ok())));
     }
-    Ok(Engine::with_providers(store, Arc::new(SystemClock), EngineConfig::default(), providers))
+    Ok(Engine::with_providers(store, Arc::new(SystemClock), config, providers))
 }
 
-async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<String>) -> Result<()> {
-    let engine = engine(settings, gateway).await?;
+async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<String>, public_url: String) -> Result<()> {
+    let engine = engine(settings, gateway, EngineConfig { public_url, ..EngineConfig::default() }).await?;
     let run_api = matches!(role, "all" | "api");
     let run_worker = matches!(role, "all" | "worker");
     anyhow::ensure!(run_api || run_worker, "--role must be all, api or worker");

@@ -12,6 +12,7 @@ pub struct FileSettings {
     pub listen: Option<String>,
     pub role: Option<String>,
     pub http_gateway_url: Option<String>,
+    pub public_url: Option<String>,
 }
 
 pub struct Settings {
@@ -19,6 +20,7 @@ pub struct Settings {
     pub listen: Option<String>,
     pub role: Option<String>,
     pub http_gateway_url: Option<String>,
+    pub public_url: Option<String>,
 }
 
 const KNOWN_ENV: &[&str] = &[
@@ -30,6 +32,7 @@ const KNOWN_ENV: &[&str] = &[
     "SMSFLOW_LOG",
     "SMSFLOW_HTTP_GATEWAY_URL",
     "SMSFLOW_HTTP_GATEWAY_TOKEN",
+    "SMSFLOW_PUBLIC_URL",
     "SMSFLOW_TEST_POSTGRES_URL",
 ];
 
@@ -53,6 +56,7 @@ impl Settings {
             listen: from_file.listen,
             role: from_file.role,
             http_gateway_url: from_file.http_gateway_url,
+            public_url: from_file.public_url,
         })
     }
 

@@ -3,7 +3,7 @@
 //! (R10), respects opt-out (R18) and is logged on the contacts (R14).
 
 use crate::error::{EngineError, Result};
-use crate::inbound::outbound_row;
+use crate::inbound::{outbound_row, Thread};
 use crate::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,7 +78,8 @@ impl Engine {
             .collect();
         let mut periods: Vec<String> = keys.iter().map(|(k, _)| k.period.clone()).collect();
         periods.dedup();
-        let row = outbound_row(&number, &conv.phone, body, conv.id.clone(), Some(user), contacts.first().cloned(), format!("agent:{}", smsflow_core::ids::MessageId::generate()), now);
+        let thread = Thread { conversation: conv.id.clone(), user: Some(user), record: contacts.first().cloned() };
+        let row = outbound_row(&number, &conv.phone, body, thread, format!("agent:{}", smsflow_core::ids::MessageId::generate()), now);
         let mut tx = self.store().begin().await?;
         let grant = tx.reserve(account, &keys, 1).await?;
         if grant.granted < 1 {

@@ -111,7 +111,10 @@ impl Engine {
         };
         let mut number = NumberRow {
             id: NumberId::generate(),
-            e164: e164.clone().unwrap_or_else(|| E164::from_trusted(String::new())),
+            // Without a valid e164 `errors` is non-empty and this row is
+            // only used to check the other fields, never stored. (An empty
+            // `from_trusted` value trips its debug assertion: a panic.)
+            e164: e164.clone().unwrap_or_else(|| E164::parse("+14155550100", None).expect("a valid placeholder number")),
             label: String::new(),
             provider: "sandbox".into(),
             sms: true,
@@ -152,11 +155,11 @@ impl Engine {
         }
         if let Some(v) = &input.provider {
             match v.as_str() {
-                Some(p) if self.inner.providers.contains_key(p) => number.provider = p.to_string(),
+                Some(p) if self.provider_exists(_account, p).await => number.provider = p.to_string(),
                 _ => {
                     let mut kinds = self.provider_kinds();
                     kinds.sort();
-                    errors.insert("provider".into(), format!("must be one of: {}", kinds.join(", ")));
+                    errors.insert("provider".into(), format!("must be one of {} or a provider connection id", kinds.join(", ")));
                 }
             }
         }

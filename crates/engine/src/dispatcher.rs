@@ -61,7 +61,7 @@ impl Engine {
     }
 
     async fn hand_off(&self, m: &OutboxMessage) -> Result<SendReceipt, SendError> {
-        let Some(provider) = self.inner.providers.get(&m.row.provider) else {
+        let Some(provider) = self.provider_for(&m.account_id, &m.row.provider).await else {
             return Err(SendError::Permanent {
                 code: "no_provider".into(),
                 message: format!("provider `{}` is not configured on this node", m.row.provider),

@@ -20,18 +20,17 @@ use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_store::{ConsentChange, EngagementRow, MessageRow, NewEnrollment, NewMessage, NumberRow, RecordWrite};
 
+/// Where a message outside any workflow belongs.
+pub(crate) struct Thread {
+    pub conversation: smsflow_core::ids::ConversationId,
+    pub user: Option<smsflow_core::ids::UserId>,
+    pub record: Option<smsflow_core::ids::RecordId>,
+}
+
 /// An outbound message the system sends by itself (keyword replies, agent
 /// replies), ready for the outbox.
-pub(crate) fn outbound_row(
-    number: &NumberRow,
-    to: &E164,
-    body: &str,
-    conversation: smsflow_core::ids::ConversationId,
-    user: Option<smsflow_core::ids::UserId>,
-    record: Option<smsflow_core::ids::RecordId>,
-    idempotency_key: String,
-    now: DateTime<Utc>,
-) -> MessageRow {
+pub(crate) fn outbound_row(number: &NumberRow, to: &E164, body: &str, thread: Thread, idempotency_key: String, now: DateTime<Utc>) -> MessageRow {
+    let Thread { conversation, user, record } = thread;
     let info = analyze(body);
     MessageRow {
         id: MessageId::generate(),
@@ -207,7 +206,8 @@ impl Engine {
         if let Some(text) = reply {
             // The confirmation passes opt-out (R18) and limits, but is
             // counted like every outbound message (R10).
-            let row = outbound_row(number, &from, &text, conv.clone(), None, contacts.first().map(|c| c.id.clone()), format!("reply:{}", inbound.id), now);
+            let thread = Thread { conversation: conv.clone(), user: None, record: contacts.first().map(|c| c.id.clone()) };
+            let row = outbound_row(number, &from, &text, thread, format!("reply:{}", inbound.id), now);
             let keys: Vec<_> = counter_keys(now, settings.time_zone, &number.id, &smsflow_core::ids::UserId::from_string(String::new()))
                 .into_iter()
                 .filter(|k| matches!(k.subject, CounterSubject::Number(_)))

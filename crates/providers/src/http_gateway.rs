@@ -46,6 +46,12 @@ impl Provider for HttpGateway {
         "http"
     }
 
+    /// The gateway contract asks servers to deduplicate on the
+    /// `Idempotency-Key` header.
+    fn is_idempotent(&self) -> bool {
+        true
+    }
+
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, SendError> {
         let mut call = self
             .client

@@ -3,11 +3,15 @@
 //! and classifies failures as transient (retry) or permanent (fail now).
 #![forbid(unsafe_code)]
 
+mod connection;
 mod http_gateway;
 mod sandbox;
+mod webhook;
 
+pub use connection::{build, is_secret, ConfigError, KINDS};
 pub use http_gateway::HttpGateway;
 pub use sandbox::Sandbox;
+pub use webhook::{WebhookError, WebhookEvent, WebhookKind, WebhookRequest};
 
 use async_trait::async_trait;
 use smsflow_core::message::MessageStatus;
@@ -49,4 +53,29 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// The name stored on messages (`sandbox`, `http`, …).
     fn kind(&self) -> &str;
     async fn send(&self, request: &SendRequest) -> Result<SendReceipt, SendError>;
+
+    /// Verifies a webhook's signature (R27) and reads its events.
+    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<WebhookEvent>, WebhookError> {
+        let _ = request;
+        Err(WebhookError::Unsupported)
+    }
+
+    /// After a crash, asks the provider whether a message whose hand-off
+    /// outcome is unknown was accepted (R12). `Ok(None)`: the provider has
+    /// no record of it, or cannot be asked.
+    async fn lookup(&self, request: &SendRequest) -> Result<Option<SendReceipt>, SendError> {
+        let _ = request;
+        Ok(None)
+    }
+
+    /// Whether `send` deduplicates on the idempotency key, so a hand-off
+    /// whose outcome is unknown may simply be repeated.
+    fn is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// Requests per minute the provider account allows (R11), if limited.
+    fn requests_per_minute(&self) -> Option<u32> {
+        None
+    }
 }

@@ -39,6 +39,10 @@ impl Provider for Sandbox {
         }
         Ok(SendReceipt { provider_message_id: Self::message_id(&request.idempotency_key), status: MessageStatus::Sent })
     }
+
+    fn is_idempotent(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 mod api;
 mod error;
 mod extract;
+mod webhooks;
 
 pub use error::ApiError;
 
@@ -42,8 +43,31 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::v1::router())
+        .merge(webhooks::router())
         .route("/healthz", get(|| async { "ok" }))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The body limit layer answers an oversized request (one whose
+/// `Content-Length` is over the limit) with plain text before any handler
+/// runs; R28 wants our JSON error shape for every 4xx.
+async fn json_payload_too_large(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request body is too large; the limit is {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+    )
+    .into_response()
 }

@@ -15,7 +15,8 @@ use serde_json::json;
 use smsflow_core::account::AccountSettings;
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
-    AccountId, ActionLogId, EngagementId, EnrollmentId, MessageId, NumberId, RecordId, UserId, WorkflowId,
+    AccountId, ActionLogId, EngagementId, EnrollmentId, MessageId, NumberId, RecordId, UserId,
+    WorkflowId,
 };
 use smsflow_core::limits::{CounterKey, CounterSubject, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
@@ -23,8 +24,8 @@ use smsflow_core::object::{ObjectType, PropertyDef, PropertyName, PropertyType, 
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::WorkflowDefinition;
 use smsflow_store::{
-    ActionLogFilter, ActionLogRow, EngagementRow, EnrollmentState, MessageRow, NewAccount, NewEnrollment, NewMessage,
-    NumberRow, Store, StoreError, UserRow, WorkflowRow, WorkflowState,
+    ActionLogFilter, ActionLogRow, EngagementRow, EnrollmentState, MessageRow, NewAccount,
+    NewEnrollment, NewMessage, NumberRow, Store, StoreError, UserRow, WorkflowRow, WorkflowState,
 };
 
 /// Generates `sqlite::name` and `postgres::name` for each behaviour.
@@ -124,11 +125,19 @@ fn workflow(name: &str) -> WorkflowRow {
 }
 
 fn definition(name: &str) -> WorkflowDefinition {
-    WorkflowDefinition { name: Some(name.to_string()), ..Default::default() }
+    WorkflowDefinition {
+        name: Some(name.to_string()),
+        ..Default::default()
+    }
 }
 
 fn user(name: &str) -> UserRow {
-    UserRow { id: UserId::generate(), name: name.to_string(), email: format!("{name}@example.com"), created_at: t0() }
+    UserRow {
+        id: UserId::generate(),
+        name: name.to_string(),
+        email: format!("{name}@example.com"),
+        created_at: t0(),
+    }
 }
 
 fn number(e164: &str, user_ids: Vec<UserId>) -> NumberRow {
@@ -156,7 +165,9 @@ async fn enroll(
     let w = workflow("enroll");
     store.insert_workflow(account, &w).await.unwrap();
     store.publish_workflow(account, &w, t0()).await.unwrap();
-    let records: Vec<Record> = (0..n).map(|i| record(ObjectType::Contact, json!({ "n": i }))).collect();
+    let records: Vec<Record> = (0..n)
+        .map(|i| record(ObjectType::Contact, json!({ "n": i })))
+        .collect();
     upsert(store, account, &records).await;
     let list: Vec<NewEnrollment> = records
         .iter()
@@ -172,11 +183,19 @@ async fn enroll(
     let mut tx = store.begin().await.unwrap();
     tx.insert_enrollments(&list).await.unwrap();
     tx.commit().await.unwrap();
-    (w.id, records.into_iter().map(|r| r.id).collect(), list.into_iter().map(|e| e.id).collect())
+    (
+        w.id,
+        records.into_iter().map(|r| r.id).collect(),
+        list.into_iter().map(|e| e.id).collect(),
+    )
 }
 
 fn counter(subject: CounterSubject, window: Window, period: &str) -> CounterKey {
-    CounterKey { subject, window, period: period.to_string() }
+    CounterKey {
+        subject,
+        window,
+        period: period.to_string(),
+    }
 }
 
 fn outbound(account: &AccountId, due_at: Option<DateTime<Utc>>) -> NewMessage {
@@ -260,16 +279,36 @@ async fn accounts_are_found_by_id_and_by_token_hash(store: &Store) {
     assert_eq!(row.settings, AccountSettings::default());
     assert_eq!(row.created_at, t0());
 
-    assert_eq!(store.account_for_token(&format!("hash-{id}")).await.unwrap(), Some(id.clone()));
-    assert_eq!(store.account_for_token(&format!("hash-{other}")).await.unwrap(), Some(other));
+    assert_eq!(
+        store
+            .account_for_token(&format!("hash-{id}"))
+            .await
+            .unwrap(),
+        Some(id.clone())
+    );
+    assert_eq!(
+        store
+            .account_for_token(&format!("hash-{other}"))
+            .await
+            .unwrap(),
+        Some(other)
+    );
     assert_eq!(store.account_for_token("no-such-hash").await.unwrap(), None);
-    assert!(matches!(store.get_account(&AccountId::generate()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_account(&AccountId::generate()).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(store.count_accounts().await.unwrap(), 2);
 
-    store.update_account(&id, "Renamed", &AccountSettings::default()).await.unwrap();
+    store
+        .update_account(&id, "Renamed", &AccountSettings::default())
+        .await
+        .unwrap();
     assert_eq!(store.get_account(&id).await.unwrap().name, "Renamed");
     assert!(matches!(
-        store.update_account(&AccountId::generate(), "x", &AccountSettings::default()).await,
+        store
+            .update_account(&AccountId::generate(), "x", &AccountSettings::default())
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -295,10 +334,16 @@ async fn users_are_listed_with_a_cursor(store: &Store) {
         }
     }
     let expected: Vec<UserId> = sorted(&users.iter().map(|u| u.id.clone()).collect::<Vec<_>>());
-    assert_eq!(seen, expected, "every user once, in id order, none of another account");
+    assert_eq!(
+        seen, expected,
+        "every user once, in id order, none of another account"
+    );
 
     assert_eq!(store.get_user(&acc, &users[0].id).await.unwrap(), users[0]);
-    assert!(matches!(store.get_user(&other, &users[0].id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_user(&other, &users[0].id).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(sorted(&store.user_ids(&acc).await.unwrap()), expected);
 }
 
@@ -315,9 +360,18 @@ async fn numbers_keep_their_user_links_and_are_unique_per_account(store: &Store)
     store.create_number(&acc, &n2).await.unwrap();
     assert_eq!(store.get_number(&acc, &n1.id).await.unwrap(), n1);
 
-    store.set_number_users(&acc, &n1.id, &[c.id.clone()]).await.unwrap();
-    store.set_number_users(&acc, &n2.id, &sorted(&[a.id.clone(), c.id.clone()])).await.unwrap();
-    assert_eq!(store.get_number(&acc, &n1.id).await.unwrap().user_ids, vec![c.id.clone()]);
+    store
+        .set_number_users(&acc, &n1.id, std::slice::from_ref(&c.id))
+        .await
+        .unwrap();
+    store
+        .set_number_users(&acc, &n2.id, &sorted(&[a.id.clone(), c.id.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_number(&acc, &n1.id).await.unwrap().user_ids,
+        vec![c.id.clone()]
+    );
     assert!(matches!(
         store.set_number_users(&other, &n1.id, &[]).await,
         Err(StoreError::NotFound)
@@ -325,8 +379,14 @@ async fn numbers_keep_their_user_links_and_are_unique_per_account(store: &Store)
 
     let listed = store.list_numbers(&acc).await.unwrap();
     let mut expected = vec![
-        NumberRow { user_ids: vec![c.id.clone()], ..n1.clone() },
-        NumberRow { user_ids: sorted(&[a.id.clone(), c.id.clone()]), ..n2.clone() },
+        NumberRow {
+            user_ids: vec![c.id.clone()],
+            ..n1.clone()
+        },
+        NumberRow {
+            user_ids: sorted(&[a.id.clone(), c.id.clone()]),
+            ..n2.clone()
+        },
     ];
     expected.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(listed, expected);
@@ -336,10 +396,18 @@ async fn numbers_keep_their_user_links_and_are_unique_per_account(store: &Store)
         Err(StoreError::Conflict(_)) => {}
         other => panic!("a second number with the same e164 must conflict, got {other:?}"),
     }
-    assert!(matches!(store.get_number(&acc, &dup.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_number(&acc, &dup.id).await,
+        Err(StoreError::NotFound)
+    ));
     // Another account may use the same number.
-    store.create_number(&other, &number("+14155550100", Vec::new())).await.unwrap();
-    assert!(store.list_numbers(&other).await.unwrap()[0].user_ids.is_empty());
+    store
+        .create_number(&other, &number("+14155550100", Vec::new()))
+        .await
+        .unwrap();
+    assert!(store.list_numbers(&other).await.unwrap()[0]
+        .user_ids
+        .is_empty());
 
     let mut changed = n2.clone();
     changed.label = "Support".to_string();
@@ -347,22 +415,57 @@ async fn numbers_keep_their_user_links_and_are_unique_per_account(store: &Store)
     store.update_number(&acc, &changed).await.unwrap();
     let got = store.get_number(&acc, &n2.id).await.unwrap();
     assert_eq!((got.label.as_str(), got.throughput), ("Support", 10));
-    assert!(matches!(store.update_number(&other, &changed).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.update_number(&other, &changed).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn custom_properties_are_stored_per_object_type_and_unique(store: &Store) {
     let acc = account(store).await;
-    let def = |name: &str, kind| PropertyDef { name: PropertyName::parse(name).unwrap(), label: name.to_uppercase(), kind };
+    let def = |name: &str, kind| PropertyDef {
+        name: PropertyName::parse(name).unwrap(),
+        label: name.to_uppercase(),
+        kind,
+    };
     let tier = def("tier", PropertyType::Enumeration);
     let score = def("score", PropertyType::Number);
-    store.create_property(&acc, ObjectType::Contact, &tier).await.unwrap();
-    store.create_property(&acc, ObjectType::Contact, &score).await.unwrap();
-    store.create_property(&acc, ObjectType::Deal, &tier).await.unwrap();
+    store
+        .create_property(&acc, ObjectType::Contact, &tier)
+        .await
+        .unwrap();
+    store
+        .create_property(&acc, ObjectType::Contact, &score)
+        .await
+        .unwrap();
+    store
+        .create_property(&acc, ObjectType::Deal, &tier)
+        .await
+        .unwrap();
 
-    assert_eq!(store.custom_properties(&acc, ObjectType::Contact).await.unwrap(), vec![score, tier.clone()]);
-    assert_eq!(store.custom_properties(&acc, ObjectType::Deal).await.unwrap(), vec![tier.clone()]);
-    assert!(store.custom_properties(&acc, ObjectType::Ticket).await.unwrap().is_empty());
-    match store.create_property(&acc, ObjectType::Contact, &tier).await {
+    assert_eq!(
+        store
+            .custom_properties(&acc, ObjectType::Contact)
+            .await
+            .unwrap(),
+        vec![score, tier.clone()]
+    );
+    assert_eq!(
+        store
+            .custom_properties(&acc, ObjectType::Deal)
+            .await
+            .unwrap(),
+        vec![tier.clone()]
+    );
+    assert!(store
+        .custom_properties(&acc, ObjectType::Ticket)
+        .await
+        .unwrap()
+        .is_empty());
+    match store
+        .create_property(&acc, ObjectType::Contact, &tier)
+        .await
+    {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("a duplicate property must conflict, got {other:?}"),
     }
@@ -371,26 +474,58 @@ async fn custom_properties_are_stored_per_object_type_and_unique(store: &Store) 
 async fn records_upsert_list_find_and_delete(store: &Store) {
     let acc = account(store).await;
     let other = account(store).await;
-    let ann = record(ObjectType::Contact, json!({ "email": "ann@example.com", "age": 41, "vip": true }));
-    let bob = record(ObjectType::Contact, json!({ "email": "bob@example.com", "age": 7 }));
-    let more: Vec<Record> = (0..3).map(|i| record(ObjectType::Contact, json!({ "i": i }))).collect();
+    let ann = record(
+        ObjectType::Contact,
+        json!({ "email": "ann@example.com", "age": 41, "vip": true }),
+    );
+    let bob = record(
+        ObjectType::Contact,
+        json!({ "email": "bob@example.com", "age": 7 }),
+    );
+    let more: Vec<Record> = (0..3)
+        .map(|i| record(ObjectType::Contact, json!({ "i": i })))
+        .collect();
     let deal = record(ObjectType::Deal, json!({ "amount": 10 }));
     upsert(store, &acc, &[ann.clone(), bob.clone()]).await;
     upsert(store, &acc, &more).await;
     upsert(store, &acc, std::slice::from_ref(&deal)).await;
-    upsert(store, &other, &[record(ObjectType::Contact, json!({ "email": "ann@example.com" }))]).await;
+    upsert(
+        store,
+        &other,
+        &[record(
+            ObjectType::Contact,
+            json!({ "email": "ann@example.com" }),
+        )],
+    )
+    .await;
 
-    assert_eq!(store.get_record(&acc, ObjectType::Contact, &ann.id).await.unwrap(), ann);
-    assert!(matches!(store.get_record(&acc, ObjectType::Deal, &ann.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.get_record(&other, ObjectType::Contact, &ann.id).await, Err(StoreError::NotFound)));
+    assert_eq!(
+        store
+            .get_record(&acc, ObjectType::Contact, &ann.id)
+            .await
+            .unwrap(),
+        ann
+    );
+    assert!(matches!(
+        store.get_record(&acc, ObjectType::Deal, &ann.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_record(&other, ObjectType::Contact, &ann.id).await,
+        Err(StoreError::NotFound)
+    ));
 
     // Upserting an existing id updates properties and updated_at, not created_at.
     let mut ann2 = ann.clone();
-    ann2.properties.insert("email".into(), json!("ann@new.example.com"));
+    ann2.properties
+        .insert("email".into(), json!("ann@new.example.com"));
     ann2.updated_at = t0() + Duration::minutes(5);
     ann2.created_at = t0() + Duration::minutes(5);
     upsert(store, &acc, std::slice::from_ref(&ann2)).await;
-    let got = store.get_record(&acc, ObjectType::Contact, &ann.id).await.unwrap();
+    let got = store
+        .get_record(&acc, ObjectType::Contact, &ann.id)
+        .await
+        .unwrap();
     assert_eq!(got.properties, ann2.properties);
     assert_eq!(got.updated_at, ann2.updated_at);
     assert_eq!(got.created_at, t0());
@@ -400,7 +535,10 @@ async fn records_upsert_list_find_and_delete(store: &Store) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store.list_records(&acc, ObjectType::Contact, after.as_deref(), 2).await.unwrap();
+        let page = store
+            .list_records(&acc, ObjectType::Contact, after.as_deref(), 2)
+            .await
+            .unwrap();
         seen.extend(page.results.iter().map(|r| r.id.clone()));
         match page.next_cursor {
             Some(c) => after = Some(c),
@@ -409,7 +547,13 @@ async fn records_upsert_list_find_and_delete(store: &Store) {
     }
     assert_eq!(seen, sorted(&all_contacts));
 
-    let mut by_id = store.get_records(&acc, &[bob.id.clone(), deal.id.clone(), RecordId::generate()]).await.unwrap();
+    let mut by_id = store
+        .get_records(
+            &acc,
+            &[bob.id.clone(), deal.id.clone(), RecordId::generate()],
+        )
+        .await
+        .unwrap();
     by_id.sort_by(|a, b| a.id.cmp(&b.id));
     let mut expected = vec![bob.clone(), deal.clone()];
     expected.sort_by(|a, b| a.id.cmp(&b.id));
@@ -428,18 +572,38 @@ async fn records_upsert_list_find_and_delete(store: &Store) {
         }
     };
     assert_eq!(find("email", "bob@example.com").await, vec![bob.id.clone()]);
-    assert_eq!(find("email", "ann@new.example.com").await, vec![ann.id.clone()]);
-    assert!(find("email", "ann@example.com").await.is_empty(), "another account's record is not found");
-    assert_eq!(find("age", "41").await, vec![ann.id.clone()], "numbers compare as their text");
-    assert_eq!(find("vip", "true").await, vec![ann.id.clone()], "booleans compare as true/false");
+    assert_eq!(
+        find("email", "ann@new.example.com").await,
+        vec![ann.id.clone()]
+    );
+    assert!(
+        find("email", "ann@example.com").await.is_empty(),
+        "another account's record is not found"
+    );
+    assert_eq!(
+        find("age", "41").await,
+        vec![ann.id.clone()],
+        "numbers compare as their text"
+    );
+    assert_eq!(
+        find("vip", "true").await,
+        vec![ann.id.clone()],
+        "booleans compare as true/false"
+    );
     assert!(find("missing", "x").await.is_empty());
 
     let mut tx = store.begin().await.unwrap();
     tx.delete_record(&acc, &bob).await.unwrap();
     tx.commit().await.unwrap();
-    assert!(matches!(store.get_record(&acc, ObjectType::Contact, &bob.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get_record(&acc, ObjectType::Contact, &bob.id).await,
+        Err(StoreError::NotFound)
+    ));
     let mut tx = store.begin().await.unwrap();
-    assert!(matches!(tx.delete_record(&acc, &bob).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        tx.delete_record(&acc, &bob).await,
+        Err(StoreError::NotFound)
+    ));
     tx.rollback().await.unwrap();
 }
 
@@ -447,17 +611,41 @@ async fn deleting_a_record_unenrolls_its_running_enrollments(store: &Store) {
     let acc = account(store).await;
     let (_, records, enrollments) = enroll(store, &acc, 2, t0()).await;
     // The second enrollment has completed; deleting does not rewrite history.
-    let claimed = store.claim_due_enrollments("node-a", t0(), t0() + Duration::seconds(30), 10).await.unwrap();
-    assert_eq!(claimed.len(), 2);
-    let mut tx = store.begin().await.unwrap();
-    tx.update_enrollment(&enrollments[1], "node-a", EnrollmentState::Completed, 1, None, None, t0()).await.unwrap();
-    tx.update_enrollment(&enrollments[0], "node-a", EnrollmentState::Waiting, 1, Some(t0() + Duration::hours(1)), None, t0())
+    let claimed = store
+        .claim_due_enrollments("node-a", t0(), t0() + Duration::seconds(30), 10)
         .await
         .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let mut tx = store.begin().await.unwrap();
+    tx.update_enrollment(
+        &enrollments[1],
+        "node-a",
+        EnrollmentState::Completed,
+        1,
+        None,
+        None,
+        t0(),
+    )
+    .await
+    .unwrap();
+    tx.update_enrollment(
+        &enrollments[0],
+        "node-a",
+        EnrollmentState::Waiting,
+        1,
+        Some(t0() + Duration::hours(1)),
+        None,
+        t0(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     for r in &records {
-        let rec = store.get_record(&acc, ObjectType::Contact, r).await.unwrap();
+        let rec = store
+            .get_record(&acc, ObjectType::Contact, r)
+            .await
+            .unwrap();
         let mut tx = store.begin().await.unwrap();
         tx.delete_record(&acc, &rec).await.unwrap();
         tx.commit().await.unwrap();
@@ -469,59 +657,157 @@ async fn deleting_a_record_unenrolls_its_running_enrollments(store: &Store) {
     assert_eq!(by_record(&records[1]), Some(EnrollmentState::Completed));
     // An unenrolled enrollment is never due again.
     let later = t0() + Duration::days(1);
-    assert!(store.claim_due_enrollments("node-a", later, later + Duration::seconds(30), 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_due_enrollments("node-a", later, later + Duration::seconds(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn r22_workflow_revision_bumps_only_after_publish(store: &Store) {
     let acc = account(store).await;
     let w = workflow("v1");
     store.insert_workflow(&acc, &w).await.unwrap();
-    assert!(store.published_workflows(&acc, ObjectType::Contact).await.unwrap().is_empty());
+    assert!(store
+        .published_workflows(&acc, ObjectType::Contact)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Drafts are edited in place.
     let saved = store
-        .save_workflow_definition(&acc, &w.id, "v1b", ObjectType::Contact, &definition("v1b"), t0())
+        .save_workflow_definition(
+            &acc,
+            &w.id,
+            "v1b",
+            ObjectType::Contact,
+            &definition("v1b"),
+            t0(),
+        )
         .await
         .unwrap();
-    assert_eq!((saved.revision, saved.published_revision, saved.state), (1, None, WorkflowState::Draft));
+    assert_eq!(
+        (saved.revision, saved.published_revision, saved.state),
+        (1, None, WorkflowState::Draft)
+    );
     assert_eq!(saved.name, "v1b");
 
     store.publish_workflow(&acc, &saved, t0()).await.unwrap();
     let published = store.get_workflow(&acc, &w.id).await.unwrap();
-    assert_eq!((published.revision, published.published_revision, published.state), (1, Some(1), WorkflowState::Published));
-    assert_eq!(store.published_workflows(&acc, ObjectType::Contact).await.unwrap(), vec![(w.id.clone(), 1)]);
-    assert!(store.published_workflows(&acc, ObjectType::Deal).await.unwrap().is_empty());
+    assert_eq!(
+        (
+            published.revision,
+            published.published_revision,
+            published.state
+        ),
+        (1, Some(1), WorkflowState::Published)
+    );
+    assert_eq!(
+        store
+            .published_workflows(&acc, ObjectType::Contact)
+            .await
+            .unwrap(),
+        vec![(w.id.clone(), 1)]
+    );
+    assert!(store
+        .published_workflows(&acc, ObjectType::Deal)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Editing a published workflow makes revision 2; revision 1 keeps running unchanged.
     let edited = store
-        .save_workflow_definition(&acc, &w.id, "v2", ObjectType::Contact, &definition("v2"), t0())
+        .save_workflow_definition(
+            &acc,
+            &w.id,
+            "v2",
+            ObjectType::Contact,
+            &definition("v2"),
+            t0(),
+        )
         .await
         .unwrap();
     assert_eq!((edited.revision, edited.published_revision), (2, Some(1)));
     let again = store
-        .save_workflow_definition(&acc, &w.id, "v2b", ObjectType::Contact, &definition("v2b"), t0())
+        .save_workflow_definition(
+            &acc,
+            &w.id,
+            "v2b",
+            ObjectType::Contact,
+            &definition("v2b"),
+            t0(),
+        )
         .await
         .unwrap();
-    assert_eq!((again.revision, again.published_revision), (2, Some(1)), "a draft edit does not bump again");
-    assert_eq!(store.workflow_revision(&w.id, 1).await.unwrap(), definition("v1b"));
-    assert!(matches!(store.workflow_revision(&w.id, 2).await, Err(StoreError::NotFound)));
-    assert_eq!(store.published_workflows(&acc, ObjectType::Contact).await.unwrap(), vec![(w.id.clone(), 1)]);
+    assert_eq!(
+        (again.revision, again.published_revision),
+        (2, Some(1)),
+        "a draft edit does not bump again"
+    );
+    assert_eq!(
+        store.workflow_revision(&w.id, 1).await.unwrap(),
+        definition("v1b")
+    );
+    assert!(matches!(
+        store.workflow_revision(&w.id, 2).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .published_workflows(&acc, ObjectType::Contact)
+            .await
+            .unwrap(),
+        vec![(w.id.clone(), 1)]
+    );
 
     store.publish_workflow(&acc, &again, t0()).await.unwrap();
-    assert_eq!(store.workflow_revision(&w.id, 2).await.unwrap(), definition("v2b"));
-    assert_eq!(store.workflow_revision(&w.id, 1).await.unwrap(), definition("v1b"));
-    assert_eq!(store.published_workflows(&acc, ObjectType::Contact).await.unwrap(), vec![(w.id.clone(), 2)]);
+    assert_eq!(
+        store.workflow_revision(&w.id, 2).await.unwrap(),
+        definition("v2b")
+    );
+    assert_eq!(
+        store.workflow_revision(&w.id, 1).await.unwrap(),
+        definition("v1b")
+    );
+    assert_eq!(
+        store
+            .published_workflows(&acc, ObjectType::Contact)
+            .await
+            .unwrap(),
+        vec![(w.id.clone(), 2)]
+    );
 
-    store.set_workflow_state(&acc, &w.id, WorkflowState::Paused, t0()).await.unwrap();
-    assert_eq!(store.workflow_state(&w.id).await.unwrap(), WorkflowState::Paused);
-    assert!(store.published_workflows(&acc, ObjectType::Contact).await.unwrap().is_empty());
+    store
+        .set_workflow_state(&acc, &w.id, WorkflowState::Paused, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.workflow_state(&w.id).await.unwrap(),
+        WorkflowState::Paused
+    );
+    assert!(store
+        .published_workflows(&acc, ObjectType::Contact)
+        .await
+        .unwrap()
+        .is_empty());
     let other = account(store).await;
     assert!(matches!(
-        store.set_workflow_state(&other, &w.id, WorkflowState::Published, t0()).await,
+        store
+            .set_workflow_state(&other, &w.id, WorkflowState::Published, t0())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.save_workflow_definition(&other, &w.id, "x", ObjectType::Contact, &definition("x"), t0()).await,
+        store
+            .save_workflow_definition(
+                &other,
+                &w.id,
+                "x",
+                ObjectType::Contact,
+                &definition("x"),
+                t0()
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     let listed = store.list_workflows(&acc, None, 10).await.unwrap();
@@ -536,33 +822,69 @@ async fn enrollments_are_leased_when_due_and_released_when_the_lease_expires(sto
     let lease = Duration::seconds(30);
 
     // Batch limit, and no enrollment in two batches.
-    let first = store.claim_due_enrollments("node-a", t0(), t0() + lease, 2).await.unwrap();
-    let second = store.claim_due_enrollments("node-b", t0(), t0() + lease, 2).await.unwrap();
-    let third = store.claim_due_enrollments("node-b", t0(), t0() + lease, 2).await.unwrap();
+    let first = store
+        .claim_due_enrollments("node-a", t0(), t0() + lease, 2)
+        .await
+        .unwrap();
+    let second = store
+        .claim_due_enrollments("node-b", t0(), t0() + lease, 2)
+        .await
+        .unwrap();
+    let third = store
+        .claim_due_enrollments("node-b", t0(), t0() + lease, 2)
+        .await
+        .unwrap();
     assert_eq!((first.len(), second.len(), third.len()), (2, 2, 1));
-    let mut claimed: Vec<EnrollmentId> = first.iter().chain(&second).chain(&third).map(|c| c.row.id.clone()).collect();
+    let mut claimed: Vec<EnrollmentId> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|c| c.row.id.clone())
+        .collect();
     claimed.sort();
-    assert_eq!(claimed, sorted(&due), "each due enrollment once; the future one is not due");
-    assert!(first.iter().all(|c| c.account_id == acc && c.row.attempts == 1 && c.row.workflow_id == workflow_id));
+    assert_eq!(
+        claimed,
+        sorted(&due),
+        "each due enrollment once; the future one is not due"
+    );
+    assert!(first
+        .iter()
+        .all(|c| c.account_id == acc && c.row.attempts == 1 && c.row.workflow_id == workflow_id));
 
     // Held leases are not claimed again before they expire.
     let soon = t0() + Duration::seconds(29);
-    assert!(store.claim_due_enrollments("node-c", soon, soon + lease, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_due_enrollments("node-c", soon, soon + lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // After expiry, the work is due again (its node died); attempts count up.
     let later = t0() + Duration::seconds(31);
-    let retaken = store.claim_due_enrollments("node-c", later, later + lease, 10).await.unwrap();
+    let retaken = store
+        .claim_due_enrollments("node-c", later, later + lease, 10)
+        .await
+        .unwrap();
     assert_eq!(retaken.len(), 5);
     assert!(retaken.iter().all(|c| c.row.attempts == 2));
 
     // The future enrollment becomes due at its time.
     let hour = t0() + Duration::hours(1);
-    let at_hour = store.claim_due_enrollments("node-d", hour, hour + lease, 10).await.unwrap();
+    let at_hour = store
+        .claim_due_enrollments("node-d", hour, hour + lease, 10)
+        .await
+        .unwrap();
     assert!(at_hour.iter().any(|c| c.row.id == future[0]));
 
-    let page = store.list_enrollments(&acc, &workflow_id, None, 3).await.unwrap();
+    let page = store
+        .list_enrollments(&acc, &workflow_id, None, 3)
+        .await
+        .unwrap();
     assert_eq!(page.results.len(), 3);
-    let rest = store.list_enrollments(&acc, &workflow_id, page.next_cursor.as_deref(), 3).await.unwrap();
+    let rest = store
+        .list_enrollments(&acc, &workflow_id, page.next_cursor.as_deref(), 3)
+        .await
+        .unwrap();
     assert_eq!(rest.results.len(), 2);
     assert!(rest.next_cursor.is_none());
 }
@@ -571,13 +893,34 @@ async fn updating_an_enrollment_needs_the_lease(store: &Store) {
     let acc = account(store).await;
     let (workflow_id, _, ids) = enroll(store, &acc, 1, t0()).await;
     let lease = Duration::seconds(30);
-    store.claim_due_enrollments("node-a", t0(), t0() + lease, 10).await.unwrap();
+    store
+        .claim_due_enrollments("node-a", t0(), t0() + lease, 10)
+        .await
+        .unwrap();
     // node-a's lease expired and node-b took over.
     let later = t0() + Duration::seconds(31);
-    assert_eq!(store.claim_due_enrollments("node-b", later, later + lease, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_due_enrollments("node-b", later, later + lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let mut tx = store.begin().await.unwrap();
-    match tx.update_enrollment(&ids[0], "node-a", EnrollmentState::Completed, 1, None, None, later).await {
+    match tx
+        .update_enrollment(
+            &ids[0],
+            "node-a",
+            EnrollmentState::Completed,
+            1,
+            None,
+            None,
+            later,
+        )
+        .await
+    {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("a lost lease must conflict, got {other:?}"),
     }
@@ -585,18 +928,48 @@ async fn updating_an_enrollment_needs_the_lease(store: &Store) {
 
     let next = later + Duration::minutes(10);
     let mut tx = store.begin().await.unwrap();
-    tx.update_enrollment(&ids[0], "node-b", EnrollmentState::Waiting, 2, Some(next), Some("slow"), later)
-        .await
-        .unwrap();
+    tx.update_enrollment(
+        &ids[0],
+        "node-b",
+        EnrollmentState::Waiting,
+        2,
+        Some(next),
+        Some("slow"),
+        later,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
-    let row = store.list_enrollments(&acc, &workflow_id, None, 10).await.unwrap().results.remove(0);
+    let row = store
+        .list_enrollments(&acc, &workflow_id, None, 10)
+        .await
+        .unwrap()
+        .results
+        .remove(0);
     assert_eq!(
-        (row.state, row.step, row.due_at, row.attempts, row.last_error.as_deref()),
+        (
+            row.state,
+            row.step,
+            row.due_at,
+            row.attempts,
+            row.last_error.as_deref()
+        ),
         (EnrollmentState::Waiting, 2, Some(next), 0, Some("slow"))
     );
     // The lease was released: it is claimable as soon as it is due.
-    assert!(store.claim_due_enrollments("node-c", later, later + lease, 10).await.unwrap().is_empty());
-    assert_eq!(store.claim_due_enrollments("node-c", next, next + lease, 10).await.unwrap().len(), 1);
+    assert!(store
+        .claim_due_enrollments("node-c", later, later + lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .claim_due_enrollments("node-c", next, next + lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(store.next_due().await.unwrap(), Some(next));
 }
 
@@ -604,8 +977,16 @@ async fn r9_reservation_grants_what_fits_and_names_the_exhausted_counter(store: 
     let acc = account(store).await;
     let number = NumberId::generate();
     let user = UserId::generate();
-    let roomy = counter(CounterSubject::Number(number.clone()), Window::Day, "d2026-11-22");
-    let tight = counter(CounterSubject::User(user.clone()), Window::Day, "d2026-11-22");
+    let roomy = counter(
+        CounterSubject::Number(number.clone()),
+        Window::Day,
+        "d2026-11-22",
+    );
+    let tight = counter(
+        CounterSubject::User(user.clone()),
+        Window::Day,
+        "d2026-11-22",
+    );
     let keys = [(tight.clone(), 3), (roomy.clone(), 10)];
 
     let mut tx = store.begin().await.unwrap();
@@ -623,21 +1004,47 @@ async fn r9_reservation_grants_what_fits_and_names_the_exhausted_counter(store: 
     let periods = vec!["d2026-11-22".to_string()];
     let mut usage = store.usage(&acc, &periods).await.unwrap();
     usage.sort_by(|a, b| a.subject_kind.cmp(&b.subject_kind));
-    let counts: Vec<(&str, &str, i64)> =
-        usage.iter().map(|u| (u.subject_kind.as_str(), u.subject_id.as_str(), u.count)).collect();
-    assert_eq!(counts, vec![("number", number.as_str(), 3), ("user", user.as_str(), 3)]);
-    assert!(store.usage(&acc, &["d2026-11-23".to_string()]).await.unwrap().is_empty());
+    let counts: Vec<(&str, &str, i64)> = usage
+        .iter()
+        .map(|u| (u.subject_kind.as_str(), u.subject_id.as_str(), u.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("number", number.as_str(), 3), ("user", user.as_str(), 3)]
+    );
+    assert!(store
+        .usage(&acc, &["d2026-11-23".to_string()])
+        .await
+        .unwrap()
+        .is_empty());
 
     // A rolled-back reservation leaves nothing behind.
     let mut tx = store.begin().await.unwrap();
-    let fresh = [(counter(CounterSubject::User(user.clone()), Window::Month, "m2026-11"), 10)];
+    let fresh = [(
+        counter(
+            CounterSubject::User(user.clone()),
+            Window::Month,
+            "m2026-11",
+        ),
+        10,
+    )];
     assert_eq!(tx.reserve(&acc, &fresh, 4).await.unwrap().granted, 4);
     tx.rollback().await.unwrap();
-    assert!(store.usage(&acc, &["m2026-11".to_string()]).await.unwrap().is_empty());
+    assert!(store
+        .usage(&acc, &["m2026-11".to_string()])
+        .await
+        .unwrap()
+        .is_empty());
 
     // Releasing gives the room back to both subjects.
     let mut tx = store.begin().await.unwrap();
-    tx.release(&[("number", number.as_str()), ("user", user.as_str())], &periods, 2).await.unwrap();
+    tx.release(
+        &[("number", number.as_str()), ("user", user.as_str())],
+        &periods,
+        2,
+    )
+    .await
+    .unwrap();
     let grant = tx.reserve(&acc, &keys, 5).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(grant.granted, 2);
@@ -646,14 +1053,29 @@ async fn r9_reservation_grants_what_fits_and_names_the_exhausted_counter(store: 
     let mut tx = store.begin().await.unwrap();
     let plenty = tx.reserve(&acc, &[(roomy.clone(), 10)], 1).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(plenty, smsflow_store::CounterGrant { granted: 1, exhausted: None });
+    assert_eq!(
+        plenty,
+        smsflow_store::CounterGrant {
+            granted: 1,
+            exhausted: None
+        }
+    );
 
     // Releasing more than was counted stops at zero.
     let mut tx = store.begin().await.unwrap();
-    tx.release(&[("user", user.as_str())], &periods, 100).await.unwrap();
+    tx.release(&[("user", user.as_str())], &periods, 100)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let usage = store.usage(&acc, &periods).await.unwrap();
-    assert_eq!(usage.iter().find(|u| u.subject_kind == "user").unwrap().count, 0);
+    assert_eq!(
+        usage
+            .iter()
+            .find(|u| u.subject_kind == "user")
+            .unwrap()
+            .count,
+        0
+    );
 }
 
 async fn r9_concurrent_reservations_never_pass_the_limit(store: &Store) {
@@ -665,10 +1087,38 @@ async fn r9_concurrent_reservations_never_pass_the_limit(store: &Store) {
     let user = UserId::generate();
     // Given in an order other than the store's lock order on purpose.
     let keys = vec![
-        (counter(CounterSubject::User(user.clone()), Window::Month, "m2026-11"), LIMIT),
-        (counter(CounterSubject::Number(number.clone()), Window::Day, "d2026-11-22"), LIMIT),
-        (counter(CounterSubject::User(user.clone()), Window::Day, "d2026-11-22"), LIMIT),
-        (counter(CounterSubject::Number(number.clone()), Window::Month, "m2026-11"), LIMIT),
+        (
+            counter(
+                CounterSubject::User(user.clone()),
+                Window::Month,
+                "m2026-11",
+            ),
+            LIMIT,
+        ),
+        (
+            counter(
+                CounterSubject::Number(number.clone()),
+                Window::Day,
+                "d2026-11-22",
+            ),
+            LIMIT,
+        ),
+        (
+            counter(
+                CounterSubject::User(user.clone()),
+                Window::Day,
+                "d2026-11-22",
+            ),
+            LIMIT,
+        ),
+        (
+            counter(
+                CounterSubject::Number(number.clone()),
+                Window::Month,
+                "m2026-11",
+            ),
+            LIMIT,
+        ),
     ];
     let mut tasks = Vec::new();
     for task in 0..TASKS {
@@ -694,7 +1144,10 @@ async fn r9_concurrent_reservations_never_pass_the_limit(store: &Store) {
         granted += t.await.expect("task");
     }
     assert_eq!(granted, LIMIT, "exactly the limit is granted in total");
-    let usage = store.usage(&acc, &["d2026-11-22".to_string(), "m2026-11".to_string()]).await.unwrap();
+    let usage = store
+        .usage(&acc, &["d2026-11-22".to_string(), "m2026-11".to_string()])
+        .await
+        .unwrap();
     assert_eq!(usage.len(), 4);
     for u in &usage {
         assert_eq!(u.count, LIMIT, "counter {u:?} ends exactly at the limit");
@@ -721,33 +1174,74 @@ async fn outbox_claims_hand_off_retry_and_failure(store: &Store) {
     assert_eq!(stored.record_id, due[0].row.record_id);
     assert_eq!(stored.encoding, Encoding::Gsm7);
     let got_inbound = store.get_message(&acc, &inbound.row.id).await.unwrap();
-    assert_eq!((got_inbound.direction, got_inbound.status), (Direction::Inbound, MessageStatus::Received));
+    assert_eq!(
+        (got_inbound.direction, got_inbound.status),
+        (Direction::Inbound, MessageStatus::Received)
+    );
 
     // Claims respect due_at, the batch limit and held leases.
-    let a = store.claim_outbox("node-a", t0(), t0() + lease, 2).await.unwrap();
-    let b = store.claim_outbox("node-b", t0(), t0() + lease, 10).await.unwrap();
+    let a = store
+        .claim_outbox("node-a", t0(), t0() + lease, 2)
+        .await
+        .unwrap();
+    let b = store
+        .claim_outbox("node-b", t0(), t0() + lease, 10)
+        .await
+        .unwrap();
     assert_eq!((a.len(), b.len()), (2, 1));
     let mut claimed: Vec<MessageId> = a.iter().chain(&b).map(|m| m.row.id.clone()).collect();
     claimed.sort();
-    assert_eq!(claimed, sorted(&due.iter().map(|m| m.row.id.clone()).collect::<Vec<_>>()));
-    assert!(a.iter().all(|m| m.row.status == MessageStatus::Sending && m.row.attempts == 1 && m.account_id == acc));
-    assert_eq!(a[0].counted_periods, vec!["d2026-11-22".to_string(), "m2026-11".to_string()]);
-    assert!(store.claim_outbox("node-c", t0(), t0() + lease, 10).await.unwrap().is_empty());
+    assert_eq!(
+        claimed,
+        sorted(&due.iter().map(|m| m.row.id.clone()).collect::<Vec<_>>())
+    );
+    assert!(a.iter().all(|m| m.row.status == MessageStatus::Sending
+        && m.row.attempts == 1
+        && m.account_id == acc));
+    assert_eq!(
+        a[0].counted_periods,
+        vec!["d2026-11-22".to_string(), "m2026-11".to_string()]
+    );
+    assert!(store
+        .claim_outbox("node-c", t0(), t0() + lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     let (handed, retried, failed) = (&due[0].row.id, &due[1].row.id, &due[2].row.id);
     let wf = WorkflowId::generate();
     let rec = RecordId::generate();
     let mut tx = store.begin().await.unwrap();
     tx.insert_action_logs(&[
-        log(&acc, &wf, "a1", &rec, Outcome::Succeeded, Some(failed.clone())),
-        log(&acc, &wf, "a1", &rec, Outcome::Succeeded, Some(handed.clone())),
+        log(
+            &acc,
+            &wf,
+            "a1",
+            &rec,
+            Outcome::Succeeded,
+            Some(failed.clone()),
+        ),
+        log(
+            &acc,
+            &wf,
+            "a1",
+            &rec,
+            Outcome::Succeeded,
+            Some(handed.clone()),
+        ),
     ])
     .await
     .unwrap();
     let at = t0() + Duration::seconds(1);
-    tx.mark_handed_off(handed, "SM123", MessageStatus::Sent, at).await.unwrap();
-    tx.mark_retry(retried, t0() + Duration::seconds(60), "timeout", at).await.unwrap();
-    tx.mark_failed(failed, "21610", "unsubscribed recipient", at).await.unwrap();
+    tx.mark_handed_off(handed, "SM123", MessageStatus::Sent, at)
+        .await
+        .unwrap();
+    tx.mark_retry(retried, t0() + Duration::seconds(60), "timeout", at)
+        .await
+        .unwrap();
+    tx.mark_failed(failed, "21610", "unsubscribed recipient", at)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let h = store.get_message(&acc, handed).await.unwrap();
@@ -756,27 +1250,59 @@ async fn outbox_claims_hand_off_retry_and_failure(store: &Store) {
         (MessageStatus::Sent, Some("SM123"), Some(at))
     );
     let r = store.get_message(&acc, retried).await.unwrap();
-    assert_eq!((r.status, r.error.as_deref()), (MessageStatus::Queued, Some("timeout")));
+    assert_eq!(
+        (r.status, r.error.as_deref()),
+        (MessageStatus::Queued, Some("timeout"))
+    );
     let f = store.get_message(&acc, failed).await.unwrap();
-    assert_eq!((f.status, f.error_code.as_deref()), (MessageStatus::Failed, Some("21610")));
+    assert_eq!(
+        (f.status, f.error_code.as_deref()),
+        (MessageStatus::Failed, Some("21610"))
+    );
 
-    let logs = store.list_action_logs(&acc, &wf, &ActionLogFilter::default(), None, 10).await.unwrap().results;
-    let failed_log = logs.iter().find(|l| l.message_id.as_ref() == Some(failed)).unwrap();
-    assert_eq!((failed_log.outcome, failed_log.reason_code), (Outcome::Failed, Some(ReasonCode::ProviderError)));
+    let logs = store
+        .list_action_logs(&acc, &wf, &ActionLogFilter::default(), None, 10)
+        .await
+        .unwrap()
+        .results;
+    let failed_log = logs
+        .iter()
+        .find(|l| l.message_id.as_ref() == Some(failed))
+        .unwrap();
+    assert_eq!(
+        (failed_log.outcome, failed_log.reason_code),
+        (Outcome::Failed, Some(ReasonCode::ProviderError))
+    );
     assert!(failed_log.reason.as_deref().unwrap().contains("21610"));
-    let handed_log = logs.iter().find(|l| l.message_id.as_ref() == Some(handed)).unwrap();
+    let handed_log = logs
+        .iter()
+        .find(|l| l.message_id.as_ref() == Some(handed))
+        .unwrap();
     assert_eq!(handed_log.outcome, Outcome::Succeeded);
 
     // Only the retried message comes back, and only once its retry time has come.
-    assert!(store.claim_outbox("node-c", t0() + Duration::seconds(59), t0() + lease * 3, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_outbox("node-c", t0() + Duration::seconds(59), t0() + lease * 3, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let retry_at = t0() + Duration::seconds(60);
-    let again = store.claim_outbox("node-c", retry_at, retry_at + lease, 10).await.unwrap();
-    assert_eq!(again.iter().map(|m| m.row.id.clone()).collect::<Vec<_>>(), vec![retried.clone()]);
+    let again = store
+        .claim_outbox("node-c", retry_at, retry_at + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|m| m.row.id.clone()).collect::<Vec<_>>(),
+        vec![retried.clone()]
+    );
     assert_eq!(again[0].row.attempts, 2);
 
     // A lease that runs out makes the message due again.
     let expired = retry_at + lease + Duration::seconds(1);
-    let taken_over = store.claim_outbox("node-d", expired, expired + lease, 10).await.unwrap();
+    let taken_over = store
+        .claim_outbox("node-d", expired, expired + lease, 10)
+        .await
+        .unwrap();
     assert_eq!(taken_over.len(), 1);
     assert_eq!(taken_over[0].row.id, *retried);
 
@@ -785,7 +1311,9 @@ async fn outbox_claims_hand_off_retry_and_failure(store: &Store) {
     // and inbound messages are never due.
     assert_eq!(store.next_due().await.unwrap(), Some(retry_at));
     let mut tx = store.begin().await.unwrap();
-    tx.mark_handed_off(retried, "SM456", MessageStatus::Sent, expired).await.unwrap();
+    tx.mark_handed_off(retried, "SM456", MessageStatus::Sent, expired)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.next_due().await.unwrap(), Some(later.due_at.unwrap()));
 }
@@ -797,26 +1325,52 @@ async fn r13_message_status_only_moves_forward(store: &Store) {
     let id = &m.row.id;
     let at = t0() + Duration::seconds(5);
 
-    assert!(store.advance_message_status(&acc, id, MessageStatus::Delivered, None, at).await.unwrap());
-    assert!(!store.advance_message_status(&acc, id, MessageStatus::Sent, None, at).await.unwrap());
-    assert!(!store.advance_message_status(&acc, id, MessageStatus::Failed, Some("30003"), at).await.unwrap());
+    assert!(store
+        .advance_message_status(&acc, id, MessageStatus::Delivered, None, at)
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_message_status(&acc, id, MessageStatus::Sent, None, at)
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_message_status(&acc, id, MessageStatus::Failed, Some("30003"), at)
+        .await
+        .unwrap());
     let got = store.get_message(&acc, id).await.unwrap();
-    assert_eq!((got.status, got.error_code), (MessageStatus::Delivered, None));
+    assert_eq!(
+        (got.status, got.error_code),
+        (MessageStatus::Delivered, None)
+    );
     assert_eq!(got.updated_at, at);
 
     let m2 = outbound(&acc, None);
     insert_messages(store, std::slice::from_ref(&m2)).await;
-    assert!(store.advance_message_status(&acc, &m2.row.id, MessageStatus::Sent, None, at).await.unwrap());
     assert!(store
-        .advance_message_status(&acc, &m2.row.id, MessageStatus::Undelivered, Some("30006"), at)
+        .advance_message_status(&acc, &m2.row.id, MessageStatus::Sent, None, at)
+        .await
+        .unwrap());
+    assert!(store
+        .advance_message_status(
+            &acc,
+            &m2.row.id,
+            MessageStatus::Undelivered,
+            Some("30006"),
+            at
+        )
         .await
         .unwrap());
     let got = store.get_message(&acc, &m2.row.id).await.unwrap();
-    assert_eq!((got.status, got.error_code.as_deref()), (MessageStatus::Undelivered, Some("30006")));
+    assert_eq!(
+        (got.status, got.error_code.as_deref()),
+        (MessageStatus::Undelivered, Some("30006"))
+    );
 
     let other = account(store).await;
     assert!(matches!(
-        store.advance_message_status(&other, id, MessageStatus::Delivered, None, at).await,
+        store
+            .advance_message_status(&other, id, MessageStatus::Delivered, None, at)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -830,7 +1384,14 @@ async fn action_logs_are_filtered_and_paged(store: &Store) {
     skipped.reason_code = Some(ReasonCode::QuietHours);
     skipped.reason = Some("quiet hours".to_string());
     let logs = vec![
-        log(&acc, &wf, "a1", &r1, Outcome::Succeeded, Some(MessageId::generate())),
+        log(
+            &acc,
+            &wf,
+            "a1",
+            &r1,
+            Outcome::Succeeded,
+            Some(MessageId::generate()),
+        ),
         log(&acc, &wf, "a1", &r2, Outcome::Succeeded, None),
         log(&acc, &wf, "a2", &r1, Outcome::Failed, None),
         skipped.clone(),
@@ -847,7 +1408,10 @@ async fn action_logs_are_filtered_and_paged(store: &Store) {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
             loop {
-                let page = store.list_action_logs(&acc, &wf, &f, after.as_deref(), 2).await.unwrap();
+                let page = store
+                    .list_action_logs(&acc, &wf, &f, after.as_deref(), 2)
+                    .await
+                    .unwrap();
                 out.extend(page.results.into_iter().map(|l| l.id));
                 match page.next_cursor {
                     Some(c) => after = Some(c),
@@ -857,35 +1421,88 @@ async fn action_logs_are_filtered_and_paged(store: &Store) {
             out
         }
     };
-    let of = |pick: &dyn Fn(&ActionLogRow) -> bool| sorted(&logs[..5].iter().filter(|l| pick(l)).map(|l| l.id.clone()).collect::<Vec<_>>());
+    let of = |pick: &dyn Fn(&ActionLogRow) -> bool| {
+        sorted(
+            &logs[..5]
+                .iter()
+                .filter(|l| pick(l))
+                .map(|l| l.id.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
 
     assert_eq!(ids(ActionLogFilter::default()).await, of(&|_| true));
     assert_eq!(
-        ids(ActionLogFilter { outcome: Some(Outcome::Succeeded), ..Default::default() }).await,
+        ids(ActionLogFilter {
+            outcome: Some(Outcome::Succeeded),
+            ..Default::default()
+        })
+        .await,
         of(&|l| l.outcome == Outcome::Succeeded)
     );
-    assert_eq!(ids(ActionLogFilter { action_id: Some("a2".into()), ..Default::default() }).await, of(&|l| l.action_id == "a2"));
     assert_eq!(
-        ids(ActionLogFilter { record_id: Some(r1.clone()), ..Default::default() }).await,
+        ids(ActionLogFilter {
+            action_id: Some("a2".into()),
+            ..Default::default()
+        })
+        .await,
+        of(&|l| l.action_id == "a2")
+    );
+    assert_eq!(
+        ids(ActionLogFilter {
+            record_id: Some(r1.clone()),
+            ..Default::default()
+        })
+        .await,
         of(&|l| l.record_id == r1)
     );
     assert_eq!(
-        ids(ActionLogFilter { outcome: Some(Outcome::Succeeded), action_id: Some("a1".into()), record_id: Some(r1.clone()) })
-            .await,
+        ids(ActionLogFilter {
+            outcome: Some(Outcome::Succeeded),
+            action_id: Some("a1".into()),
+            record_id: Some(r1.clone())
+        })
+        .await,
         vec![logs[0].id.clone()]
     );
 
     let page = store
-        .list_action_logs(&acc, &wf, &ActionLogFilter { outcome: Some(Outcome::Skipped), ..Default::default() }, None, 10)
+        .list_action_logs(
+            &acc,
+            &wf,
+            &ActionLogFilter {
+                outcome: Some(Outcome::Skipped),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     let got = &page.results[0];
     assert_eq!(
-        (&got.id, got.reason_code, got.reason.as_deref(), &got.enrollment_id, got.at),
-        (&skipped.id, Some(ReasonCode::QuietHours), Some("quiet hours"), &skipped.enrollment_id, t0())
+        (
+            &got.id,
+            got.reason_code,
+            got.reason.as_deref(),
+            &got.enrollment_id,
+            got.at
+        ),
+        (
+            &skipped.id,
+            Some(ReasonCode::QuietHours),
+            Some("quiet hours"),
+            &skipped.enrollment_id,
+            t0()
+        )
     );
     let other = account(store).await;
-    assert!(store.list_action_logs(&other, &wf, &ActionLogFilter::default(), None, 10).await.unwrap().results.is_empty());
+    assert!(store
+        .list_action_logs(&other, &wf, &ActionLogFilter::default(), None, 10)
+        .await
+        .unwrap()
+        .results
+        .is_empty());
 }
 
 async fn timeline_lists_a_records_engagements_in_order(store: &Store) {
@@ -895,7 +1512,12 @@ async fn timeline_lists_a_records_engagements_in_order(store: &Store) {
         id: EngagementId::generate(),
         account_id: acc.clone(),
         record_id: record.clone(),
-        kind: if i % 2 == 0 { "sms_sent" } else { "sms_received" }.to_string(),
+        kind: if i % 2 == 0 {
+            "sms_sent"
+        } else {
+            "sms_received"
+        }
+        .to_string(),
         message_id: Some(MessageId::generate()),
         body: format!("message {i}"),
         at: t0() + Duration::seconds(i),
@@ -903,14 +1525,35 @@ async fn timeline_lists_a_records_engagements_in_order(store: &Store) {
     let mine: Vec<EngagementRow> = (0..5).map(|i| engagement(i, &rec)).collect();
     let mut tx = store.begin().await.unwrap();
     tx.insert_engagements(&mine).await.unwrap();
-    tx.insert_engagements(&[engagement(9, &RecordId::generate())]).await.unwrap();
+    tx.insert_engagements(&[engagement(9, &RecordId::generate())])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let first = store.timeline(&acc, &rec, None, 3).await.unwrap();
-    let rest = store.timeline(&acc, &rec, first.next_cursor.as_deref(), 3).await.unwrap();
+    let rest = store
+        .timeline(&acc, &rec, first.next_cursor.as_deref(), 3)
+        .await
+        .unwrap();
     assert!(rest.next_cursor.is_none());
-    let seen: Vec<EngagementId> = first.results.iter().chain(&rest.results).map(|e| e.id.clone()).collect();
-    assert_eq!(seen, sorted(&mine.iter().map(|e| e.id.clone()).collect::<Vec<_>>()));
-    let e = first.results.iter().chain(&rest.results).find(|e| e.id == mine[1].id).unwrap();
-    assert_eq!((e.kind.as_str(), e.body.as_str(), e.at, &e.message_id), ("sms_received", "message 1", mine[1].at, &mine[1].message_id));
+    let seen: Vec<EngagementId> = first
+        .results
+        .iter()
+        .chain(&rest.results)
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(
+        seen,
+        sorted(&mine.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
+    );
+    let e = first
+        .results
+        .iter()
+        .chain(&rest.results)
+        .find(|e| e.id == mine[1].id)
+        .unwrap();
+    assert_eq!(
+        (e.kind.as_str(), e.body.as_str(), e.at, &e.message_id),
+        ("sms_received", "message 1", mine[1].at, &mine[1].message_id)
+    );
 }

@@ -82,14 +82,21 @@ pub async fn test_db(backend: TestBackend) -> TestDb {
                 .tempdir()
                 .expect("create a temporary directory for the SQLite test database");
             let url = format!("sqlite://{}/smsflow.db", dir.path().display());
-            TestDb { url, backend, guard: Guard::Sqlite(dir) }
+            TestDb {
+                url,
+                backend,
+                guard: Guard::Sqlite(dir),
+            }
         }
         TestBackend::Postgres => {
             let admin_url = std::env::var(POSTGRES_URL_VAR)
                 .ok()
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string());
-            let name = format!("smsflow_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+            let name = format!(
+                "smsflow_test_{}",
+                ulid::Ulid::new().to_string().to_lowercase()
+            );
             let mut conn = match connect_admin(&admin_url).await {
                 Ok(conn) => conn,
                 Err(e) => panic!(
@@ -98,12 +105,22 @@ pub async fn test_db(backend: TestBackend) -> TestDb {
                     redact(&admin_url)
                 ),
             };
-            if let Err(e) = conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await {
-                panic!("could not create test database {name} on {}: {e}", redact(&admin_url));
+            if let Err(e) = conn
+                .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+                .await
+            {
+                panic!(
+                    "could not create test database {name} on {}: {e}",
+                    redact(&admin_url)
+                );
             }
             let _ = conn.close().await;
             let url = with_database(&admin_url, &name);
-            TestDb { url, backend, guard: Guard::Postgres { admin_url, name } }
+            TestDb {
+                url,
+                backend,
+                guard: Guard::Postgres { admin_url, name },
+            }
         }
     }
 }
@@ -112,9 +129,12 @@ pub async fn test_db(backend: TestBackend) -> TestDb {
 /// [`TestDb`] alive as long as the store is used.
 pub async fn test_store(backend: TestBackend) -> (Store, TestDb) {
     let db = test_db(backend).await;
-    let store = Store::connect(&db.url)
-        .await
-        .unwrap_or_else(|e| panic!("connect and migrate the {backend} test database {}: {e}", redact(&db.url)));
+    let store = Store::connect(&db.url).await.unwrap_or_else(|e| {
+        panic!(
+            "connect and migrate the {backend} test database {}: {e}",
+            redact(&db.url)
+        )
+    });
     (store, db)
 }
 
@@ -136,7 +156,10 @@ impl Drop for TestDb {
         // allowed) or outside any: a thread with its own runtime works in
         // both. FORCE ends the store's pooled connections that are still open.
         let dropper = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {
@@ -144,7 +167,9 @@ impl Drop for TestDb {
                     return;
                 };
                 let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                if let Err(e) = tokio::time::timeout(Duration::from_secs(30), conn.execute(sql.as_str())).await {
+                if let Err(e) =
+                    tokio::time::timeout(Duration::from_secs(30), conn.execute(sql.as_str())).await
+                {
                     eprintln!("warning: could not drop test database {name}: {e}");
                 }
                 let _ = conn.close().await;
@@ -193,9 +218,18 @@ mod tests {
 
     #[test]
     fn database_name_replaces_the_path_and_keeps_the_query() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
-        assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
     }
 
     #[test]
@@ -207,7 +241,11 @@ mod tests {
     #[tokio::test]
     async fn sqlite_test_db_is_removed_on_drop() {
         let db = test_db(TestBackend::Sqlite).await;
-        let path = db.url.trim_start_matches("sqlite://").trim_end_matches("/smsflow.db").to_string();
+        let path = db
+            .url
+            .trim_start_matches("sqlite://")
+            .trim_end_matches("/smsflow.db")
+            .to_string();
         assert!(std::path::Path::new(&path).is_dir());
         drop(db);
         assert!(!std::path::Path::new(&path).exists());

@@ -3,4 +3,5 @@
 //! empty, migrated store and never sees another test's data.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod db;

@@ -1,0 +1,56 @@
+//! Provider connections: an account's configured provider (kind, name,
+//! config with secrets) turned into a [`Provider`]. New adapters register
+//! their kind here.
+
+use crate::{HttpGateway, Provider, Sandbox};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The kinds a connection can have.
+pub const KINDS: &[&str] = &["http"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown provider kind `{0}`")]
+    UnknownKind(String),
+    /// A config field is missing or wrong: (field, why).
+    #[error("config.{0}: {1}")]
+    Field(String, String),
+}
+
+pub(crate) fn string(config: &Value, field: &str) -> Result<String, ConfigError> {
+    config
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ConfigError::Field(field.to_string(), "is required".to_string()))
+}
+
+pub(crate) fn optional_string(config: &Value, field: &str) -> Option<String> {
+    config.get(field).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// Builds the adapter for a connection. `webhook_base` is this
+/// connection's public webhook URL prefix (status callbacks point there).
+pub fn build(kind: &str, config: &Value, webhook_base: &str) -> Result<Arc<dyn Provider>, ConfigError> {
+    let _ = webhook_base;
+    match kind {
+        "sandbox" => Ok(Arc::new(Sandbox)),
+        "http" => {
+            let url = string(config, "url").or_else(|_| string(config, "base_url"))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Field("url".into(), "must be an http(s) URL".into()));
+            }
+            Ok(Arc::new(HttpGateway::new(url, optional_string(config, "token"))))
+        }
+        other => Err(ConfigError::UnknownKind(other.to_string())),
+    }
+}
+
+/// The config keys that hold secrets, never shown by the API nor logged.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["token", "secret", "password", "auth", "key", "private"].iter().any(|s| k.contains(s))
+}
