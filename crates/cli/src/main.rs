@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod hubspot;
 mod settings;
 
 use anyhow::{Context, Result};
@@ -55,6 +56,11 @@ enum Command {
     },
     /// Measure the whole pipeline against a local fake provider.
     Bench(bench::BenchArgs),
+    /// HubSpot's "Send SMS" custom workflow action.
+    Hubspot {
+        #[command(subcommand)]
+        command: hubspot::HubspotCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,25 +78,43 @@ enum AccountsCommand {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SMSFLOW_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMSFLOW_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref(), cli.database_url.clone())?;
     match cli.command {
-        Command::Serve { listen, role, http_gateway_url, public_url } => {
-            let listen = listen.or(settings.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
-            let role = role.or(settings.role.clone()).unwrap_or_else(|| "all".into());
+        Command::Serve {
+            listen,
+            role,
+            http_gateway_url,
+            public_url,
+        } => {
+            let listen = listen
+                .or(settings.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:8080".into());
+            let role = role
+                .or(settings.role.clone())
+                .unwrap_or_else(|| "all".into());
             let gateway = http_gateway_url.or(settings.http_gateway_url.clone());
-            let public_url = public_url.or(settings.public_url.clone()).unwrap_or_else(|| format!("http://{listen}"));
+            let public_url = public_url
+                .or(settings.public_url.clone())
+                .unwrap_or_else(|| format!("http://{listen}"));
             serve(&settings, &listen, &role, gateway, public_url).await
         }
         Command::Migrate => {
-            Store::connect(&settings.database_url).await.context("migrating")?;
+            Store::connect(&settings.database_url)
+                .await
+                .context("migrating")?;
             println!("database at {} is up to date", settings.redacted_url());
             Ok(())
         }
-        Command::Accounts { command: AccountsCommand::Create { name, sms } } => {
+        Command::Accounts {
+            command: AccountsCommand::Create { name, sms },
+        } => {
             let engine = engine(&settings, None, EngineConfig::default()).await?;
             let out = engine
                 .create_account(AccountInput {
@@ -104,22 +128,64 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args, cli.database_url.clone()).await,
+        Command::Hubspot { command } => {
+            let public_url = settings.public_url.clone().unwrap_or_else(|| {
+                format!(
+                    "http://{}",
+                    settings
+                        .listen
+                        .clone()
+                        .unwrap_or_else(|| "127.0.0.1:8080".into())
+                )
+            });
+            hubspot::run(command, &public_url).await
+        }
     }
 }
 
-async fn engine(settings: &Settings, gateway: Option<String>, config: EngineConfig) -> Result<Engine> {
+async fn engine(
+    settings: &Settings,
+    gateway: Option<String>,
+    config: EngineConfig,
+) -> Result<Engine> {
     let store = Store::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening database {}", settings.redacted_url()))?;
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     if let Some(url) = gateway {
-        providers.push(Arc::new(HttpGateway::new(url, std::env::var("SMSFLOW_HTTP_GATEWAY_TOKEN").ok())));
+        // SMSFLOW_HTTP_GATEWAY_TIMEOUT_MS bounds each gateway request (default 30 s).
+        let timeout =
+            env_ms("SMSFLOW_HTTP_GATEWAY_TIMEOUT_MS").unwrap_or(std::time::Duration::from_secs(30));
+        providers.push(Arc::new(HttpGateway::with_timeout(
+            url,
+            std::env::var("SMSFLOW_HTTP_GATEWAY_TOKEN").ok(),
+            timeout,
+        )));
     }
-    Ok(Engine::with_providers(store, Arc::new(SystemClock), config, providers))
+    Ok(Engine::with_providers(
+        store,
+        Arc::new(SystemClock),
+        config,
+        providers,
+    ))
 }
 
-async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<String>, public_url: String) -> Result<()> {
-    let engine = engine(settings, gateway, EngineConfig { public_url, ..EngineConfig::default() }).await?;
+async fn serve(
+    settings: &Settings,
+    listen: &str,
+    role: &str,
+    gateway: Option<String>,
+    public_url: String,
+) -> Result<()> {
+    // SMSFLOW_LEASE_MS: how long a dead node's work stays leased (default 60 s).
+    let mut config = EngineConfig {
+        public_url,
+        ..EngineConfig::default()
+    };
+    if let Some(lease) = env_ms("SMSFLOW_LEASE_MS") {
+        config.lease = lease;
+    }
+    let engine = engine(settings, gateway, config).await?;
     let run_api = matches!(role, "all" | "api");
     let run_worker = matches!(role, "all" | "worker");
     anyhow::ensure!(run_api || run_worker, "--role must be all, api or worker");
@@ -136,20 +202,30 @@ async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<St
     let worker = run_worker.then(|| {
         let engine = engine.clone();
         let mut rx = stop_rx.clone();
-        tokio::spawn(async move { engine.run(async move { let _ = rx.changed().await; }).await })
+        tokio::spawn(async move {
+            engine
+                .run(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        })
     });
     let signal = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
     };
     if run_api {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         if let Some((token, number)) = &bootstrap {
             println!("smsflow is ready at http://{addr}");
@@ -160,7 +236,9 @@ async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<St
             println!("smsflow listening on http://{addr}");
         }
         let app = router(AppState::new(engine.clone(), &admin_token));
-        axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await?;
     } else {
         println!("smsflow worker running");
         signal.await;
@@ -168,9 +246,26 @@ async fn serve(settings: &Settings, listen: &str, role: &str, gateway: Option<St
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
         let _ = w.await;
+        // The round in progress is finished; give back what is still leased
+        // so other nodes take it over at once.
+        match engine.release_leases().await {
+            Ok(n) => tracing::info!(released = n, "worker stopped"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release leases; they expire on their own")
+            }
+        }
     }
     engine.store().close().await;
     Ok(())
+}
+
+fn env_ms(name: &str) -> Option<std::time::Duration> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_millis)
 }
 
 /// On an empty database: an account with SMS enabled, a user, and a sandbox
@@ -190,7 +285,13 @@ async fn first_start(engine: &Engine) -> Result<Option<(String, String)>> {
         .map_err(err)?;
     let account = &out.account.id;
     let user = engine
-        .create_user(account, UserInput { name: Some("Sandbox Agent".into()), email: Some("agent@example.com".into()) })
+        .create_user(
+            account,
+            UserInput {
+                name: Some("Sandbox Agent".into()),
+                email: Some("agent@example.com".into()),
+            },
+        )
         .await
         .map_err(err)?;
     let number = engine
@@ -207,5 +308,11 @@ async fn first_start(engine: &Engine) -> Result<Option<(String, String)>> {
         )
         .await
         .map_err(err)?;
-    Ok(Some((out.token, format!("{} ({}), linked to user {}", number.e164, number.id, user.id))))
+    Ok(Some((
+        out.token,
+        format!(
+            "{} ({}), linked to user {}",
+            number.e164, number.id, user.id
+        ),
+    )))
 }

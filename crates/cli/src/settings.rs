@@ -46,13 +46,17 @@ impl Settings {
         }
         let from_file = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileSettings::default(),
         };
         Ok(Self {
-            database_url: database_url.or(from_file.database_url).unwrap_or_else(|| "sqlite://smsflow.db".into()),
+            database_url: database_url
+                .or(from_file.database_url)
+                .unwrap_or_else(|| "sqlite://smsflow.db".into()),
             listen: from_file.listen,
             role: from_file.role,
             http_gateway_url: from_file.http_gateway_url,
@@ -85,8 +89,14 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(redact("postgres://app:s3cret@db:5432/smsflow"), "postgres://app:***@db:5432/smsflow");
-        assert_eq!(redact("postgres://app@db/smsflow"), "postgres://app@db/smsflow");
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/smsflow"),
+            "postgres://app:***@db:5432/smsflow"
+        );
+        assert_eq!(
+            redact("postgres://app@db/smsflow"),
+            "postgres://app@db/smsflow"
+        );
         assert_eq!(redact("sqlite://smsflow.db"), "sqlite://smsflow.db");
     }
 }

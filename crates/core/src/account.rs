@@ -37,7 +37,11 @@ pub struct SendLimits {
 
 impl Default for SendLimits {
     fn default() -> Self {
-        Self { day: 5_000, month: 10_000, on_limit: OnLimit::Fail }
+        Self {
+            day: 5_000,
+            month: 10_000,
+            on_limit: OnLimit::Fail,
+        }
     }
 }
 
@@ -87,6 +91,20 @@ mod hhmm {
     }
 }
 
+/// How hand-offs are retried (R12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Hand-off attempts before a transiently failing message fails.
+    pub max_attempts: u32,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self { max_attempts: 8 }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccountSettings {
     pub entitlements: Entitlements,
@@ -97,6 +115,9 @@ pub struct AccountSettings {
     /// STOP/START/HELP lists and replies, natural-language opt-out (R17, R29).
     #[serde(default)]
     pub keywords: crate::keywords::KeywordSettings,
+    /// Retry limit for transient provider errors.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
 }
 
 impl Default for AccountSettings {
@@ -108,6 +129,7 @@ impl Default for AccountSettings {
             limits: SendLimits::default(),
             quiet_hours: Some(QuietHours::default()),
             keywords: crate::keywords::KeywordSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }

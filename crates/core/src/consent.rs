@@ -77,7 +77,10 @@ macro_rules! string_enum {
 }
 
 string_enum!(Purpose, "purpose (marketing or transactional)");
-string_enum!(ConsentStatus, "status (subscribed, unsubscribed or not_specified)");
+string_enum!(
+    ConsentStatus,
+    "status (subscribed, unsubscribed or not_specified)"
+);
 string_enum!(
     LegalBasis,
     "legal basis (legitimate_interest_pql, legitimate_interest_client, legitimate_interest_other, performance_of_contract, consent_with_notice, non_gdpr, process_and_store)"
@@ -102,7 +105,9 @@ pub fn check(
     all_status: Option<ConsentStatus>,
     marketing_contact: bool,
 ) -> Result<(), ConsentBlock> {
-    if all_status == Some(ConsentStatus::Unsubscribed) || type_status == Some(ConsentStatus::Unsubscribed) {
+    if all_status == Some(ConsentStatus::Unsubscribed)
+        || type_status == Some(ConsentStatus::Unsubscribed)
+    {
         return Err(ConsentBlock::OptedOut);
     }
     if purpose == Some(Purpose::Marketing) && !marketing_contact {
@@ -127,15 +132,32 @@ mod tests {
 
     #[test]
     fn r18_unsubscribed_from_the_type_or_everything_blocks() {
-        assert_eq!(check(None, None, Some(Unsubscribed), true), Err(ConsentBlock::OptedOut));
-        assert_eq!(check(Some(Purpose::Transactional), Some(Unsubscribed), None, true), Err(ConsentBlock::OptedOut));
-        assert_eq!(check(Some(Purpose::Transactional), Some(Subscribed), Some(Subscribed), false), Ok(()));
+        assert_eq!(
+            check(None, None, Some(Unsubscribed), true),
+            Err(ConsentBlock::OptedOut)
+        );
+        assert_eq!(
+            check(Some(Purpose::Transactional), Some(Unsubscribed), None, true),
+            Err(ConsentBlock::OptedOut)
+        );
+        assert_eq!(
+            check(
+                Some(Purpose::Transactional),
+                Some(Subscribed),
+                Some(Subscribed),
+                false
+            ),
+            Ok(())
+        );
         assert_eq!(check(None, None, None, false), Ok(()));
     }
 
     #[test]
     fn r19_marketing_needs_a_marketing_contact() {
-        assert_eq!(check(Some(Purpose::Marketing), None, None, false), Err(ConsentBlock::NotMarketingContact));
+        assert_eq!(
+            check(Some(Purpose::Marketing), None, None, false),
+            Err(ConsentBlock::NotMarketingContact)
+        );
         assert_eq!(check(Some(Purpose::Marketing), None, None, true), Ok(()));
         assert!(is_marketing_contact(Some(&serde_json::json!("TRUE"))));
         assert!(!is_marketing_contact(Some(&serde_json::json!(null))));
@@ -143,7 +165,10 @@ mod tests {
 
     #[test]
     fn legal_bases_round_trip_as_snake_case() {
-        assert_eq!("consent_with_notice".parse::<LegalBasis>().unwrap(), LegalBasis::ConsentWithNotice);
+        assert_eq!(
+            "consent_with_notice".parse::<LegalBasis>().unwrap(),
+            LegalBasis::ConsentWithNotice
+        );
         assert_eq!(LegalBasis::NonGdpr.as_str(), "non_gdpr");
         assert!("gdpr".parse::<LegalBasis>().is_err());
     }

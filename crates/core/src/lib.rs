@@ -20,4 +20,4 @@ pub mod timezone;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use phone::{E164, PhoneError};
+pub use phone::{PhoneError, E164};

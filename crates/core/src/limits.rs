@@ -60,7 +60,12 @@ pub fn period_key(at: DateTime<Utc>, tz: Tz, window: Window) -> String {
 }
 
 /// The four counters one message reserves.
-pub fn counter_keys(at: DateTime<Utc>, tz: Tz, number: &NumberId, user: &UserId) -> [CounterKey; 4] {
+pub fn counter_keys(
+    at: DateTime<Utc>,
+    tz: Tz,
+    number: &NumberId,
+    user: &UserId,
+) -> [CounterKey; 4] {
     let day = period_key(at, tz, Window::Day);
     let month = period_key(at, tz, Window::Month);
     let key = |subject: CounterSubject, window: Window, period: &str| CounterKey {
@@ -70,7 +75,11 @@ pub fn counter_keys(at: DateTime<Utc>, tz: Tz, number: &NumberId, user: &UserId)
     };
     [
         key(CounterSubject::Number(number.clone()), Window::Day, &day),
-        key(CounterSubject::Number(number.clone()), Window::Month, &month),
+        key(
+            CounterSubject::Number(number.clone()),
+            Window::Month,
+            &month,
+        ),
         key(CounterSubject::User(user.clone()), Window::Day, &day),
         key(CounterSubject::User(user.clone()), Window::Month, &month),
     ]
@@ -83,7 +92,11 @@ pub fn next_window_start(at: DateTime<Utc>, tz: Tz, window: Window) -> DateTime<
     let next = match window {
         Window::Day => today + Duration::days(1),
         Window::Month => {
-            let (y, m) = if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
+            let (y, m) = if today.month() == 12 {
+                (today.year() + 1, 1)
+            } else {
+                (today.year(), today.month() + 1)
+            };
             NaiveDate::from_ymd_opt(y, m, 1).expect("first of month exists")
         }
     };
@@ -112,8 +125,14 @@ mod tests {
         // 23:30 UTC on Nov 22 is already Nov 23 in Helsinki.
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 23, 30, 0).unwrap();
         assert_eq!(period_key(at, Tz::UTC, Window::Day), "d2026-11-22");
-        assert_eq!(period_key(at, chrono_tz::Europe::Helsinki, Window::Day), "d2026-11-23");
-        assert_eq!(period_key(at, chrono_tz::Europe::Helsinki, Window::Month), "m2026-11");
+        assert_eq!(
+            period_key(at, chrono_tz::Europe::Helsinki, Window::Day),
+            "d2026-11-23"
+        );
+        assert_eq!(
+            period_key(at, chrono_tz::Europe::Helsinki, Window::Month),
+            "m2026-11"
+        );
     }
 
     #[test]

@@ -104,8 +104,9 @@ impl Outcome {
 impl FromStr for Outcome {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_string()))
-            .map_err(|_| format!("unknown outcome `{s}`; expected succeeded, failed, skipped or deferred"))
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+            format!("unknown outcome `{s}`; expected succeeded, failed, skipped or deferred")
+        })
     }
 }
 
@@ -124,6 +125,9 @@ pub enum ReasonCode {
     SmsNotEnabled,
     ProviderError,
     RecordDeleted,
+    /// A crash left the hand-off outcome unknown and the provider could not
+    /// say; the message is not sent again (R12).
+    HandoffUnknown,
 }
 
 impl ReasonCode {
@@ -140,6 +144,7 @@ impl ReasonCode {
             ReasonCode::SmsNotEnabled => "sms_not_enabled",
             ReasonCode::ProviderError => "provider_error",
             ReasonCode::RecordDeleted => "record_deleted",
+            ReasonCode::HandoffUnknown => "handoff_unknown",
         }
     }
 }

@@ -199,7 +199,9 @@ impl PropertyName {
         let lower = s.to_ascii_lowercase();
         let ok = lower.len() <= 100
             && lower.starts_with(|c: char| c.is_ascii_lowercase())
-            && lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && lower
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if ok {
             Ok(Self(lower))
         } else {
@@ -323,24 +325,42 @@ mod tests {
 
     #[test]
     fn object_types_parse_singular_plural_and_any_case() {
-        assert_eq!("Contacts".parse::<ObjectType>().unwrap(), ObjectType::Contact);
+        assert_eq!(
+            "Contacts".parse::<ObjectType>().unwrap(),
+            ObjectType::Contact
+        );
         assert_eq!("deal".parse::<ObjectType>().unwrap(), ObjectType::Deal);
-        assert_eq!("COMPANIES".parse::<ObjectType>().unwrap(), ObjectType::Company);
+        assert_eq!(
+            "COMPANIES".parse::<ObjectType>().unwrap(),
+            ObjectType::Company
+        );
         assert!("widget".parse::<ObjectType>().is_err());
     }
 
     #[test]
     fn property_names_are_lowercased_and_checked() {
-        assert_eq!(PropertyName::parse("FirstName").unwrap().as_str(), "firstname");
+        assert_eq!(
+            PropertyName::parse("FirstName").unwrap().as_str(),
+            "firstname"
+        );
         assert!(PropertyName::parse("1abc").is_err());
         assert!(PropertyName::parse("a-b").is_err());
-        assert_eq!(PropertyName::parse(" ").unwrap_err(), PropertyNameError::Empty);
+        assert_eq!(
+            PropertyName::parse(" ").unwrap_err(),
+            PropertyNameError::Empty
+        );
     }
 
     #[test]
     fn contacts_ship_with_phone_properties() {
         let schema = PropertySchema::new(ObjectType::Contact, []);
-        assert_eq!(schema.get("MobilePhone").unwrap().kind, PropertyType::PhoneNumber);
-        assert_eq!(schema.get("sms_opted_out").unwrap().kind, PropertyType::Bool);
+        assert_eq!(
+            schema.get("MobilePhone").unwrap().kind,
+            PropertyType::PhoneNumber
+        );
+        assert_eq!(
+            schema.get("sms_opted_out").unwrap().kind,
+            PropertyType::Bool
+        );
     }
 }

@@ -133,7 +133,11 @@ impl E164 {
         // default region the `phonenumber` crate strips that region's
         // national prefix after the country code (+49 151… with US became
         // +49 51…).
-        let region = if trimmed.starts_with('+') { None } else { default_country.map(|c| c.0) };
+        let region = if trimmed.starts_with('+') {
+            None
+        } else {
+            default_country.map(|c| c.0)
+        };
         let number = guarded(|| phonenumber::parse(region, trimmed).ok())
             .ok_or_else(|| PhoneError::Unparsable(trimmed.to_string()))?;
         let formatted = guarded(|| {
@@ -333,6 +337,9 @@ mod international_input {
             assert_eq!(parsed.as_str(), "+4915112345678", "default country {c}");
         }
         let us = Some(Country::parse("US").unwrap());
-        assert_eq!(E164::parse("+1 (415) 555-0123", us).unwrap().as_str(), "+14155550123");
+        assert_eq!(
+            E164::parse("+1 (415) 555-0123", us).unwrap().as_str(),
+            "+14155550123"
+        );
     }
 }

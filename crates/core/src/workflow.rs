@@ -411,7 +411,11 @@ impl WorkflowDefinition {
                     "the inbound SMS trigger is only allowed in contact workflows".to_string(),
                 );
             }
-            match trigger.keyword.as_deref().map(crate::keywords::keyword_form) {
+            match trigger
+                .keyword
+                .as_deref()
+                .map(crate::keywords::keyword_form)
+            {
                 Some(k) if k.is_empty() => {
                     errors.insert(
                         "enrollment.inbound_sms.keyword".to_string(),

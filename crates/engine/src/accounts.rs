@@ -7,9 +7,9 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use smsflow_core::keywords::KeywordSettings;
 use smsflow_core::account::{AccountSettings, Entitlements, QuietHours, SendLimits};
 use smsflow_core::ids::AccountId;
+use smsflow_core::keywords::KeywordSettings;
 use smsflow_core::phone::Country;
 use smsflow_store::{AccountRow, NewAccount};
 use std::collections::BTreeMap;
@@ -34,9 +34,19 @@ pub struct AccountInput {
     pub time_zone: Option<Value>,
     pub default_country: Option<Value>,
     pub limits: Option<Value>,
+    /// `null` switches quiet hours off, so it must stay distinguishable
+    /// from a missing field.
+    #[serde(default, deserialize_with = "present")]
     pub quiet_hours: Option<Value>,
     /// Keyword lists and replies (R17), natural-language opt-out (R29).
     pub keywords: Option<Value>,
+    /// `{max_attempts}`: hand-off attempts for transient errors (R12).
+    pub delivery: Option<Value>,
+}
+
+/// Keeps an explicit `null` as `Some(Value::Null)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 pub struct NewAccountOutput {
@@ -53,7 +63,10 @@ impl AccountInput {
             match v.as_str().map(str::trim) {
                 Some(n) if !n.is_empty() && n.chars().count() <= 200 => *name = n.to_string(),
                 _ => {
-                    errors.insert("name".into(), "must be a non-empty string of at most 200 characters".into());
+                    errors.insert(
+                        "name".into(),
+                        "must be a non-empty string of at most 200 characters".into(),
+                    );
                 }
             }
         }
@@ -61,7 +74,10 @@ impl AccountInput {
             match serde_json::from_value::<Entitlements>(v) {
                 Ok(e) => settings.entitlements = e,
                 Err(_) => {
-                    errors.insert("entitlements".into(), "must be an object {\"sms\": true|false}".into());
+                    errors.insert(
+                        "entitlements".into(),
+                        "must be an object {\"sms\": true|false}".into(),
+                    );
                 }
             }
         }
@@ -69,7 +85,10 @@ impl AccountInput {
             match v.as_str().and_then(|s| s.parse::<chrono_tz::Tz>().ok()) {
                 Some(tz) => settings.time_zone = tz,
                 None => {
-                    errors.insert("time_zone".into(), "must be an IANA time zone such as Europe/Berlin".into());
+                    errors.insert(
+                        "time_zone".into(),
+                        "must be an IANA time zone such as Europe/Berlin".into(),
+                    );
                 }
             }
         }
@@ -80,7 +99,10 @@ impl AccountInput {
                     errors.insert("default_country".into(), e.to_string());
                 }
                 None => {
-                    errors.insert("default_country".into(), "must be a two-letter country code".into());
+                    errors.insert(
+                        "default_country".into(),
+                        "must be a two-letter country code".into(),
+                    );
                 }
             }
         }
@@ -113,7 +135,10 @@ impl AccountInput {
                 match serde_json::from_value::<QuietHours>(v) {
                     Ok(q) => settings.quiet_hours = Some(q),
                     Err(_) => {
-                        errors.insert("quiet_hours".into(), "must be {start: \"HH:MM\", end: \"HH:MM\"} or null".into());
+                        errors.insert(
+                            "quiet_hours".into(),
+                            "must be {start: \"HH:MM\", end: \"HH:MM\"} or null".into(),
+                        );
                     }
                 }
             }
@@ -126,6 +151,17 @@ impl AccountInput {
                 },
                 Err(e) => {
                     errors.insert("keywords".into(), format!("must be {{stop, start, help, stop_reply, start_reply, help_reply, natural_language_opt_out}}: {e}"));
+                }
+            }
+        }
+        if let Some(v) = self.delivery {
+            match serde_json::from_value::<smsflow_core::account::DeliverySettings>(v) {
+                Ok(d) if (1..=100).contains(&d.max_attempts) => settings.delivery = d,
+                _ => {
+                    errors.insert(
+                        "delivery".into(),
+                        "must be {max_attempts: integer from 1 to 100}".into(),
+                    );
                 }
             }
         }
@@ -161,13 +197,18 @@ impl Engine {
     }
 
     pub async fn get_account(&self, id: &AccountId) -> Result<AccountRow> {
-        self.store().get_account(id).await.map_err(EngineError::not_found("account"))
+        self.store()
+            .get_account(id)
+            .await
+            .map_err(EngineError::not_found("account"))
     }
 
     pub async fn update_account(&self, id: &AccountId, input: AccountInput) -> Result<AccountRow> {
         let mut account = self.get_account(id).await?;
         input.apply(&mut account.name, &mut account.settings)?;
-        self.store().update_account(id, &account.name, &account.settings).await?;
+        self.store()
+            .update_account(id, &account.name, &account.settings)
+            .await?;
         Ok(account)
     }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis, Purpose, ALL_TYPES};
 use smsflow_core::ids::{AccountId, SubscriptionTypeId};
-use smsflow_core::object::{ObjectType, PropertySchema, PropertyType, Properties};
+use smsflow_core::object::{ObjectType, Properties, PropertySchema, PropertyType};
 use smsflow_core::phone::{Country, E164};
 use smsflow_store::{ConsentChange, ConsentRow, SubscriptionTypeRow};
 use std::collections::BTreeMap;
@@ -40,9 +40,17 @@ pub struct ConsentView {
 
 /// The E.164 numbers held in a record's phone properties, for the phone
 /// index that inbound matching and opt-outs use.
-pub(crate) fn record_phones(props: &Properties, schema: &PropertySchema, country: Country) -> Vec<E164> {
+pub(crate) fn record_phones(
+    props: &Properties,
+    schema: &PropertySchema,
+    country: Country,
+) -> Vec<E164> {
     let mut out: Vec<E164> = Vec::new();
-    for def in schema.defs().iter().filter(|d| d.kind == PropertyType::PhoneNumber) {
+    for def in schema
+        .defs()
+        .iter()
+        .filter(|d| d.kind == PropertyType::PhoneNumber)
+    {
         if let Some(Value::String(raw)) = props.get(def.name.as_str()) {
             if let Ok(p) = E164::parse(raw, Some(country)) {
                 if !out.contains(&p) {
@@ -59,47 +67,87 @@ pub(crate) fn ledger_id() -> String {
 }
 
 impl Engine {
-    pub async fn create_subscription_type(&self, account: &AccountId, input: SubscriptionTypeInput) -> Result<SubscriptionTypeRow> {
+    pub async fn create_subscription_type(
+        &self,
+        account: &AccountId,
+        input: SubscriptionTypeInput,
+    ) -> Result<SubscriptionTypeRow> {
         let mut errors = BTreeMap::new();
-        let name = input.name.as_ref().and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200);
+        let name = input
+            .name
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.len() <= 200);
         if name.is_none() {
-            errors.insert("name".to_string(), "is required: a non-empty string".to_string());
+            errors.insert(
+                "name".to_string(),
+                "is required: a non-empty string".to_string(),
+            );
         }
-        let purpose = input.purpose.as_ref().and_then(Value::as_str).map(str::parse::<Purpose>);
+        let purpose = input
+            .purpose
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::parse::<Purpose>);
         let purpose = match purpose {
             Some(Ok(p)) => Some(p),
             _ => {
-                errors.insert("purpose".to_string(), "must be marketing or transactional".to_string());
+                errors.insert(
+                    "purpose".to_string(),
+                    "must be marketing or transactional".to_string(),
+                );
                 None
             }
         };
         let (Some(name), Some(purpose)) = (name, purpose) else {
             return Err(EngineError::Validation { fields: errors });
         };
-        let row = SubscriptionTypeRow { id: SubscriptionTypeId::generate(), name: name.to_string(), purpose, created_at: self.now() };
+        let row = SubscriptionTypeRow {
+            id: SubscriptionTypeId::generate(),
+            name: name.to_string(),
+            purpose,
+            created_at: self.now(),
+        };
         self.store().create_subscription_type(account, &row).await?;
         Ok(row)
     }
 
-    pub async fn list_subscription_types(&self, account: &AccountId) -> Result<Vec<SubscriptionTypeRow>> {
+    pub async fn list_subscription_types(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<SubscriptionTypeRow>> {
         Ok(self.store().list_subscription_types(account).await?)
     }
 
     async fn parse_phone(&self, account: &AccountId, raw: &str) -> Result<E164> {
         let settings = self.get_account(account).await?.settings;
-        E164::parse(raw, Some(settings.default_country)).map_err(|e| EngineError::field("e164", e.to_string()))
+        E164::parse(raw, Some(settings.default_country))
+            .map_err(|e| EngineError::field("e164", e.to_string()))
     }
 
     pub async fn get_consent(&self, account: &AccountId, raw_phone: &str) -> Result<ConsentView> {
         let phone = self.parse_phone(account, raw_phone).await?;
-        let current = self.store().consents_of_phones(account, std::slice::from_ref(&phone)).await?;
+        let current = self
+            .store()
+            .consents_of_phones(account, std::slice::from_ref(&phone))
+            .await?;
         let ledger = self.store().consent_ledger(account, &phone).await?;
-        Ok(ConsentView { phone, current, ledger })
+        Ok(ConsentView {
+            phone,
+            current,
+            ledger,
+        })
     }
 
     /// Changes a phone's consent by API. Subscribing needs a legal basis and
     /// an explanation, so the consent can be proven (R20).
-    pub async fn put_consent(&self, account: &AccountId, raw_phone: &str, input: ConsentInput) -> Result<ConsentView> {
+    pub async fn put_consent(
+        &self,
+        account: &AccountId,
+        raw_phone: &str,
+        input: ConsentInput,
+    ) -> Result<ConsentView> {
         let phone = self.parse_phone(account, raw_phone).await?;
         let types = self.store().list_subscription_types(account).await?;
         let mut errors = BTreeMap::new();
@@ -107,18 +155,32 @@ impl Engine {
             Some(ALL_TYPES) => Some(ALL_TYPES.to_string()),
             Some(id) if types.iter().any(|t| t.id.as_str() == id) => Some(id.to_string()),
             Some(_) => {
-                errors.insert("subscription_type_id".into(), "unknown subscription type".into());
+                errors.insert(
+                    "subscription_type_id".into(),
+                    "unknown subscription type".into(),
+                );
                 None
             }
             None => {
-                errors.insert("subscription_type_id".into(), "is required (a type id, or * for every type)".into());
+                errors.insert(
+                    "subscription_type_id".into(),
+                    "is required (a type id, or * for every type)".into(),
+                );
                 None
             }
         };
-        let status = match input.status.as_ref().and_then(Value::as_str).map(str::parse::<ConsentStatus>) {
+        let status = match input
+            .status
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::parse::<ConsentStatus>)
+        {
             Some(Ok(s)) => Some(s),
             _ => {
-                errors.insert("status".into(), "must be subscribed, unsubscribed or not_specified".into());
+                errors.insert(
+                    "status".into(),
+                    "must be subscribed, unsubscribed or not_specified".into(),
+                );
                 None
             }
         };
@@ -136,7 +198,13 @@ impl Engine {
                 }
             },
         };
-        let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let text = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let explanation = text(&input.explanation);
         if status == Some(ConsentStatus::Subscribed) {
             if legal_basis.is_none() && !errors.contains_key("legal_basis") {
@@ -169,9 +237,23 @@ impl Engine {
     }
 
     /// Records' phone index entries for a batch of writes.
-    pub(crate) async fn phone_index(&self, account: &AccountId, object_type: ObjectType, records: &[smsflow_core::object::Record]) -> Result<Vec<(smsflow_core::ids::RecordId, ObjectType, Vec<E164>)>> {
+    pub(crate) async fn phone_index(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        records: &[smsflow_core::object::Record],
+    ) -> Result<Vec<(smsflow_core::ids::RecordId, ObjectType, Vec<E164>)>> {
         let schema = self.schema(account, object_type).await?;
         let country = self.get_account(account).await?.settings.default_country;
-        Ok(records.iter().map(|r| (r.id.clone(), object_type, record_phones(&r.properties, &schema, country))).collect())
+        Ok(records
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    object_type,
+                    record_phones(&r.properties, &schema, country),
+                )
+            })
+            .collect())
     }
 }

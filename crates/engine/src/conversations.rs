@@ -23,26 +23,59 @@ pub struct ReplyInput {
 }
 
 impl Engine {
-    pub async fn list_conversations(&self, account: &AccountId, needs_attention: bool, after: Option<&str>, limit: i64) -> Result<Page<ConversationRow>> {
-        Ok(self.store().list_conversations(account, needs_attention, after, limit).await?)
+    pub async fn list_conversations(
+        &self,
+        account: &AccountId,
+        needs_attention: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<ConversationRow>> {
+        Ok(self
+            .store()
+            .list_conversations(account, needs_attention, after, limit)
+            .await?)
     }
 
-    pub async fn get_conversation(&self, account: &AccountId, id: &ConversationId) -> Result<ConversationRow> {
-        self.store().get_conversation(account, id).await.map_err(EngineError::not_found("conversation"))
+    pub async fn get_conversation(
+        &self,
+        account: &AccountId,
+        id: &ConversationId,
+    ) -> Result<ConversationRow> {
+        self.store()
+            .get_conversation(account, id)
+            .await
+            .map_err(EngineError::not_found("conversation"))
     }
 
-    pub async fn agent_reply(&self, account: &AccountId, id: &ConversationId, input: ReplyInput) -> Result<MessageRow> {
+    pub async fn agent_reply(
+        &self,
+        account: &AccountId,
+        id: &ConversationId,
+        input: ReplyInput,
+    ) -> Result<MessageRow> {
         let settings = self.get_account(account).await?.settings;
         if !settings.entitlements.sms {
             return Err(EngineError::SmsNotEnabled);
         }
         let conv = self.get_conversation(account, id).await?;
-        let number = self.store().get_number(account, &conv.number_id).await.map_err(EngineError::not_found("number"))?;
+        let number = self
+            .store()
+            .get_number(account, &conv.number_id)
+            .await
+            .map_err(EngineError::not_found("number"))?;
         let mut errors = BTreeMap::new();
-        let user = match input.user_id.as_ref().and_then(Value::as_str).map(UserId::from) {
+        let user = match input
+            .user_id
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(UserId::from)
+        {
             Some(u) if number.user_ids.contains(&u) => Some(u),
             Some(_) => {
-                errors.insert("user_id".to_string(), format!("user is not linked to number {}", number.id));
+                errors.insert(
+                    "user_id".to_string(),
+                    format!("user is not linked to number {}", number.id),
+                );
                 None
             }
             None => {
@@ -50,22 +83,47 @@ impl Engine {
                 None
             }
         };
-        let body = input.body.as_ref().and_then(Value::as_str).filter(|b| !b.trim().is_empty() && b.chars().count() <= MAX_BODY_CHARS);
+        let body = input
+            .body
+            .as_ref()
+            .and_then(Value::as_str)
+            .filter(|b| !b.trim().is_empty() && b.chars().count() <= MAX_BODY_CHARS);
         if body.is_none() {
-            errors.insert("body".to_string(), format!("must be a string of 1 to {MAX_BODY_CHARS} characters"));
+            errors.insert(
+                "body".to_string(),
+                format!("must be a string of 1 to {MAX_BODY_CHARS} characters"),
+            );
         }
         if !number.sms {
-            errors.insert("conversation".to_string(), "its number can no longer send SMS".to_string());
+            errors.insert(
+                "conversation".to_string(),
+                "its number can no longer send SMS".to_string(),
+            );
         }
         let (Some(user), Some(body), true) = (user, body, errors.is_empty()) else {
             return Err(EngineError::Validation { fields: errors });
         };
-        let consents = self.store().consents_of_phones(account, std::slice::from_ref(&conv.phone)).await?;
-        if consents.iter().any(|c| c.subscription_type_id == ALL_TYPES && c.status == ConsentStatus::Unsubscribed) {
-            return Err(EngineError::Refused { code: "opted_out", message: format!("{} has opted out of SMS; no message can be sent", conv.phone) });
+        let consents = self
+            .store()
+            .consents_of_phones(account, std::slice::from_ref(&conv.phone))
+            .await?;
+        if consents
+            .iter()
+            .any(|c| c.subscription_type_id == ALL_TYPES && c.status == ConsentStatus::Unsubscribed)
+        {
+            return Err(EngineError::Refused {
+                code: "opted_out",
+                message: format!(
+                    "{} has opted out of SMS; no message can be sent",
+                    conv.phone
+                ),
+            });
         }
         let now = self.now();
-        let contacts = self.store().records_with_phone(account, &conv.phone, Some(ObjectType::Contact)).await?;
+        let contacts = self
+            .store()
+            .records_with_phone(account, &conv.phone, Some(ObjectType::Contact))
+            .await?;
         let keys: Vec<_> = counter_keys(now, settings.time_zone, &number.id, &user)
             .into_iter()
             .map(|k| {
@@ -78,14 +136,33 @@ impl Engine {
             .collect();
         let mut periods: Vec<String> = keys.iter().map(|(k, _)| k.period.clone()).collect();
         periods.dedup();
-        let thread = Thread { conversation: conv.id.clone(), user: Some(user), record: contacts.first().cloned() };
-        let row = outbound_row(&number, &conv.phone, body, thread, format!("agent:{}", smsflow_core::ids::MessageId::generate()), now);
+        let thread = Thread {
+            conversation: conv.id.clone(),
+            user: Some(user),
+            record: contacts.first().cloned(),
+        };
+        let row = outbound_row(
+            &number,
+            &conv.phone,
+            body,
+            thread,
+            format!("agent:{}", smsflow_core::ids::MessageId::generate()),
+            now,
+        );
         let mut tx = self.store().begin().await?;
         let grant = tx.reserve(account, &keys, 1).await?;
         if grant.granted < 1 {
             tx.rollback().await?;
-            let which = grant.exhausted.map(|k| format!("{} {} {:?}", k.subject.kind(), k.subject.id(), k.window).to_lowercase()).unwrap_or_default();
-            return Err(EngineError::Refused { code: "limit_exceeded", message: format!("the send limit is reached ({which})") });
+            let which = grant
+                .exhausted
+                .map(|k| {
+                    format!("{} {} {:?}", k.subject.kind(), k.subject.id(), k.window).to_lowercase()
+                })
+                .unwrap_or_default();
+            return Err(EngineError::Refused {
+                code: "limit_exceeded",
+                message: format!("the send limit is reached ({which})"),
+            });
         }
         let engagements: Vec<EngagementRow> = contacts
             .iter()
@@ -99,9 +176,16 @@ impl Engine {
                 at: now,
             })
             .collect();
-        tx.insert_messages(&[NewMessage { row: row.clone(), account_id: account.clone(), due_at: Some(now), counted_periods: periods }]).await?;
+        tx.insert_messages(&[NewMessage {
+            row: row.clone(),
+            account_id: account.clone(),
+            due_at: Some(now),
+            counted_periods: periods,
+        }])
+        .await?;
         tx.insert_engagements(&engagements).await?;
-        tx.touch_conversations(std::slice::from_ref(&conv.id), now).await?;
+        tx.touch_conversations(std::slice::from_ref(&conv.id), now)
+            .await?;
         // An agent answering is the attention the flag asked for.
         tx.flag_conversation(&conv.id, None).await?;
         tx.commit().await?;

@@ -45,7 +45,10 @@ struct Capabilities {
 }
 
 fn string_field(v: &Value, max: usize) -> Option<String> {
-    v.as_str().map(str::trim).filter(|s| !s.is_empty() && s.chars().count() <= max).map(str::to_string)
+    v.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= max)
+        .map(str::to_string)
 }
 
 impl Engine {
@@ -53,7 +56,10 @@ impl Engine {
         let mut errors = BTreeMap::new();
         let name = input.name.as_ref().and_then(|v| string_field(v, 200));
         if name.is_none() {
-            errors.insert("name".to_string(), "is required: a non-empty string".to_string());
+            errors.insert(
+                "name".to_string(),
+                "is required: a non-empty string".to_string(),
+            );
         }
         let email = match &input.email {
             None | Some(Value::Null) => Some(String::new()),
@@ -65,17 +71,32 @@ impl Engine {
         let (Some(name), Some(email), true) = (name, email, errors.is_empty()) else {
             return Err(EngineError::Validation { fields: errors });
         };
-        let user = UserRow { id: UserId::generate(), name, email, created_at: self.now() };
+        let user = UserRow {
+            id: UserId::generate(),
+            name,
+            email,
+            created_at: self.now(),
+        };
         self.store().create_user(account, &user).await?;
         Ok(user)
     }
 
-    pub async fn list_users(&self, account: &AccountId, after: Option<&str>, limit: i64) -> Result<Page<UserRow>> {
+    pub async fn list_users(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<UserRow>> {
         Ok(self.store().list_users(account, after, limit).await?)
     }
 
     /// User ids must all belong to the account.
-    async fn check_user_ids(&self, account: &AccountId, v: &Value, errors: &mut BTreeMap<String, String>) -> Vec<UserId> {
+    async fn check_user_ids(
+        &self,
+        account: &AccountId,
+        v: &Value,
+        errors: &mut BTreeMap<String, String>,
+    ) -> Vec<UserId> {
         let Some(list) = v.as_array() else {
             errors.insert("user_ids".into(), "must be a list of user ids".into());
             return Vec::new();
@@ -97,7 +118,11 @@ impl Engine {
         ids
     }
 
-    pub async fn create_number(&self, account: &AccountId, input: NumberInput) -> Result<NumberRow> {
+    pub async fn create_number(
+        &self,
+        account: &AccountId,
+        input: NumberInput,
+    ) -> Result<NumberRow> {
         let settings = self.get_account(account).await?.settings;
         let mut errors = BTreeMap::new();
         let e164 = match input.e164.as_ref().and_then(Value::as_str) {
@@ -114,7 +139,9 @@ impl Engine {
             // Without a valid e164 `errors` is non-empty and this row is
             // only used to check the other fields, never stored. (An empty
             // `from_trusted` value trips its debug assertion: a panic.)
-            e164: e164.clone().unwrap_or_else(|| E164::parse("+14155550100", None).expect("a valid placeholder number")),
+            e164: e164.clone().unwrap_or_else(|| {
+                E164::parse("+14155550100", None).expect("a valid placeholder number")
+            }),
             label: String::new(),
             provider: "sandbox".into(),
             sms: true,
@@ -124,7 +151,8 @@ impl Engine {
             user_ids: Vec::new(),
             created_at: self.now(),
         };
-        self.apply_number_fields(account, &mut number, &input, &mut errors).await;
+        self.apply_number_fields(account, &mut number, &input, &mut errors)
+            .await;
         if let Some(v) = &input.user_ids {
             number.user_ids = self.check_user_ids(account, v, &mut errors).await;
         }
@@ -155,11 +183,19 @@ impl Engine {
         }
         if let Some(v) = &input.provider {
             match v.as_str() {
-                Some(p) if self.provider_exists(_account, p).await => number.provider = p.to_string(),
+                Some(p) if self.provider_exists(_account, p).await => {
+                    number.provider = p.to_string()
+                }
                 _ => {
                     let mut kinds = self.provider_kinds();
                     kinds.sort();
-                    errors.insert("provider".into(), format!("must be one of {} or a provider connection id", kinds.join(", ")));
+                    errors.insert(
+                        "provider".into(),
+                        format!(
+                            "must be one of {} or a provider connection id",
+                            kinds.join(", ")
+                        ),
+                    );
                 }
             }
         }
@@ -171,7 +207,10 @@ impl Engine {
                     number.voice = c.voice;
                 }
                 Err(_) => {
-                    errors.insert("capabilities".into(), "must be {sms: bool, mms: bool, voice: bool}".into());
+                    errors.insert(
+                        "capabilities".into(),
+                        "must be {sms: bool, mms: bool, voice: bool}".into(),
+                    );
                 }
             }
         }
@@ -179,21 +218,37 @@ impl Engine {
             match v.as_i64() {
                 Some(t) if (1..=10_000).contains(&t) => number.throughput = t,
                 _ => {
-                    errors.insert("throughput".into(), "must be an integer from 1 to 10000 (segments per second)".into());
+                    errors.insert(
+                        "throughput".into(),
+                        "must be an integer from 1 to 10000 (segments per second)".into(),
+                    );
                 }
             }
         }
     }
 
-    pub async fn update_number(&self, account: &AccountId, id: &NumberId, input: NumberInput) -> Result<NumberRow> {
-        let mut number = self.store().get_number(account, id).await.map_err(EngineError::not_found("number"))?;
+    pub async fn update_number(
+        &self,
+        account: &AccountId,
+        id: &NumberId,
+        input: NumberInput,
+    ) -> Result<NumberRow> {
+        let mut number = self
+            .store()
+            .get_number(account, id)
+            .await
+            .map_err(EngineError::not_found("number"))?;
         let mut errors = BTreeMap::new();
         if let Some(v) = &input.e164 {
             if v.as_str() != Some(number.e164.as_str()) {
-                errors.insert("e164".into(), "cannot be changed; connect a new number instead".into());
+                errors.insert(
+                    "e164".into(),
+                    "cannot be changed; connect a new number instead".into(),
+                );
             }
         }
-        self.apply_number_fields(account, &mut number, &input, &mut errors).await;
+        self.apply_number_fields(account, &mut number, &input, &mut errors)
+            .await;
         let users = match &input.user_ids {
             Some(v) => Some(self.check_user_ids(account, v, &mut errors).await),
             None => None,
@@ -208,8 +263,16 @@ impl Engine {
         Ok(self.store().get_number(account, id).await?)
     }
 
-    pub async fn set_number_users(&self, account: &AccountId, id: &NumberId, user_ids: Value) -> Result<NumberRow> {
-        self.store().get_number(account, id).await.map_err(EngineError::not_found("number"))?;
+    pub async fn set_number_users(
+        &self,
+        account: &AccountId,
+        id: &NumberId,
+        user_ids: Value,
+    ) -> Result<NumberRow> {
+        self.store()
+            .get_number(account, id)
+            .await
+            .map_err(EngineError::not_found("number"))?;
         let mut errors = BTreeMap::new();
         let users = self.check_user_ids(account, &user_ids, &mut errors).await;
         if !errors.is_empty() {
@@ -220,7 +283,10 @@ impl Engine {
     }
 
     pub async fn get_number(&self, account: &AccountId, id: &NumberId) -> Result<NumberRow> {
-        self.store().get_number(account, id).await.map_err(EngineError::not_found("number"))
+        self.store()
+            .get_number(account, id)
+            .await
+            .map_err(EngineError::not_found("number"))
     }
 
     pub async fn list_numbers(&self, account: &AccountId) -> Result<Vec<NumberRow>> {
@@ -243,7 +309,11 @@ impl Engine {
     }
 
     /// R3: the users linked to one SMS-capable number.
-    pub async fn user_options(&self, account: &AccountId, number: &NumberId) -> Result<Vec<UserRow>> {
+    pub async fn user_options(
+        &self,
+        account: &AccountId,
+        number: &NumberId,
+    ) -> Result<Vec<UserRow>> {
         self.require_sms(account).await?;
         let number = self
             .store()
@@ -259,29 +329,57 @@ impl Engine {
 
     /// Phone properties a send action may use as recipient for an object
     /// type: its own, and for non-contacts those of the primary contact.
-    pub async fn recipient_property_options(&self, account: &AccountId, object_type: ObjectType) -> Result<Vec<(String, String)>> {
+    pub async fn recipient_property_options(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         let own = self.schema(account, object_type).await?;
-        for d in own.defs().iter().filter(|d| d.kind == PropertyType::PhoneNumber) {
+        for d in own
+            .defs()
+            .iter()
+            .filter(|d| d.kind == PropertyType::PhoneNumber)
+        {
             out.push((d.name.to_string(), d.label.clone()));
         }
         if object_type != ObjectType::Contact {
             let contact = self.schema(account, ObjectType::Contact).await?;
-            for d in contact.defs().iter().filter(|d| d.kind == PropertyType::PhoneNumber) {
-                out.push((format!("contact.{}", d.name), format!("Contact: {}", d.label)));
+            for d in contact
+                .defs()
+                .iter()
+                .filter(|d| d.kind == PropertyType::PhoneNumber)
+            {
+                out.push((
+                    format!("contact.{}", d.name),
+                    format!("Contact: {}", d.label),
+                ));
             }
         }
         Ok(out)
     }
 
-    pub async fn schema(&self, account: &AccountId, object_type: ObjectType) -> Result<PropertySchema> {
+    pub async fn schema(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<PropertySchema> {
         let custom = self.store().custom_properties(account, object_type).await?;
         Ok(PropertySchema::new(object_type, custom))
     }
 
-    pub async fn create_property(&self, account: &AccountId, object_type: ObjectType, input: Value) -> Result<PropertyDef> {
+    pub async fn create_property(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        input: Value,
+    ) -> Result<PropertyDef> {
         let mut errors = BTreeMap::new();
-        let name = match input.get("name").and_then(Value::as_str).map(PropertyName::parse) {
+        let name = match input
+            .get("name")
+            .and_then(Value::as_str)
+            .map(PropertyName::parse)
+        {
             Some(Ok(n)) => Some(n),
             Some(Err(e)) => {
                 errors.insert("name".to_string(), e.to_string());
@@ -309,12 +407,21 @@ impl Engine {
         let (Some(name), Some(kind)) = (name, kind) else {
             return Err(EngineError::Validation { fields: errors });
         };
-        if object_type.default_properties().iter().any(|d| d.name == name) {
+        if object_type
+            .default_properties()
+            .iter()
+            .any(|d| d.name == name)
+        {
             return Err(EngineError::field("name", "is a built-in property"));
         }
-        let label = input.get("label").and_then(|v| string_field(v, 200)).unwrap_or_else(|| name.to_string());
+        let label = input
+            .get("label")
+            .and_then(|v| string_field(v, 200))
+            .unwrap_or_else(|| name.to_string());
         let def = PropertyDef { name, label, kind };
-        self.store().create_property(account, object_type, &def).await?;
+        self.store()
+            .create_property(account, object_type, &def)
+            .await?;
         Ok(def)
     }
 }

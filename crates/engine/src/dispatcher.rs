@@ -1,47 +1,163 @@
-//! The dispatcher: leases due outbox messages, hands them to their providers
-//! concurrently, and records every result in one transaction. Transient
-//! failures go back to the outbox with exponential backoff and jitter;
-//! permanent ones fail the message, give its limit reservation back and
-//! mark its action log entry failed with the provider's code (R12).
+//! The dispatcher: leases due outbox messages, paces them, hands them to
+//! their providers concurrently, and records every result in one
+//! transaction.
+//!
+//! * Pacing (R11): before any provider call, the batch reserves slots in the
+//!   shared token buckets of its numbers (segments per second) and provider
+//!   accounts (requests per minute); a message without a slot goes back to
+//!   the outbox until its slot, unsent, so a burst queues instead of drawing
+//!   429s. A 429 with Retry-After closes the provider's bucket until then.
+//! * Retries (R12): transient failures go back to the outbox with
+//!   exponential backoff and jitter, up to the account's
+//!   `delivery.max_attempts`; a 429 does not use up an attempt. Permanent
+//!   ones fail the message, give its limit reservation back and mark its
+//!   action log entry failed with the provider's code.
+//! * A provider call that ends without an answer (timeout) on a provider
+//!   that does not deduplicate is left to the reaper to reconcile, never
+//!   retried blindly.
+//! * Heartbeats: while the batch's provider calls run, its leases are
+//!   extended every third of the lease, so a slow provider never lets
+//!   another node take over a message in flight. (Bounding each call by a
+//!   timeout instead would not bound a batch that runs in several waves.)
 
 use crate::error::Result;
 use crate::Engine;
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use rand::Rng;
-use smsflow_providers::{SendError, SendReceipt, SendRequest};
-use smsflow_store::OutboxMessage;
+use smsflow_core::ids::AccountId;
+use smsflow_providers::{Provider, SendError, SendRequest};
+use smsflow_store::{OutboxMessage, PaceBucket, PaceDemand};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The provider adapter a message uses, resolved once per batch.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    pub provider: Option<Arc<dyn Provider>>,
+    /// The pacing bucket of the provider account.
+    pub bucket: String,
+}
 
 impl Engine {
     pub(crate) async fn dispatch(&self) -> Result<usize> {
         let now = self.now();
         let cfg = &self.inner.config;
-        let lease_until = now + Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
-        let claimed = self.store().claim_outbox(&cfg.node_id, now, lease_until, cfg.dispatch_batch).await?;
+        let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let claimed = self
+            .store()
+            .claim_outbox(&cfg.node_id, now, now + lease, cfg.dispatch_batch)
+            .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
-        let results: Vec<(OutboxMessage, Result<SendReceipt, SendError>)> = stream::iter(claimed)
-            .map(|m| async move {
-                let result = self.hand_off(&m).await;
-                (m, result)
+        let n = claimed.len();
+        let mut providers: HashMap<(AccountId, String), Resolved> = HashMap::new();
+        for m in &claimed {
+            let key = (m.account_id.clone(), m.row.provider.clone());
+            if let std::collections::hash_map::Entry::Vacant(slot) = providers.entry(key) {
+                let provider = self.provider_for(&m.account_id, &m.row.provider).await;
+                let bucket = format!("provider:{}:{}", m.account_id, m.row.provider);
+                slot.insert(Resolved { provider, bucket });
+            }
+        }
+        let resolved =
+            |m: &OutboxMessage| providers[&(m.account_id.clone(), m.row.provider.clone())].clone();
+
+        // Pacing: only messages with a slot now are sent.
+        let claimed = if cfg.pacing {
+            self.pace(claimed, &resolved, now).await?
+        } else {
+            claimed
+        };
+        if claimed.is_empty() {
+            return Ok(n);
+        }
+
+        let mut max_attempts: HashMap<AccountId, i64> = HashMap::new();
+        for m in &claimed {
+            if !max_attempts.contains_key(&m.account_id) {
+                let limit = match self.store().get_account(&m.account_id).await {
+                    Ok(a) => i64::from(a.settings.delivery.max_attempts),
+                    Err(_) => cfg.max_attempts,
+                };
+                max_attempts.insert(m.account_id.clone(), limit);
+            }
+        }
+
+        let calls = stream::iter(claimed)
+            .map(|m| {
+                let r = resolved(&m);
+                async move {
+                    let result = match &r.provider {
+                        Some(p) => p.send(&send_request(&m)).await,
+                        None => Err(no_provider(&m)),
+                    };
+                    (m, r, result)
+                }
             })
             .buffer_unordered(cfg.dispatch_concurrency.max(1))
-            .collect()
-            .await;
-        let n = results.len();
+            .collect::<Vec<_>>();
+        let results = self.with_heartbeat(calls).await;
+
         let done_at = self.now();
         let mut tx = self.store().begin().await?;
-        for (m, result) in results {
+        let mut pushes: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
+        for (m, r, result) in results {
+            let idempotent = r.provider.as_ref().is_some_and(|p| p.is_idempotent());
+            let limit = max_attempts
+                .get(&m.account_id)
+                .copied()
+                .unwrap_or(cfg.max_attempts);
             match result {
-                Ok(receipt) => tx.mark_handed_off(&m.row.id, &receipt.provider_message_id, receipt.status, done_at).await?,
-                Err(SendError::Transient { code, message, retry_after }) if m.row.attempts < cfg.max_attempts => {
+                Ok(receipt) => {
+                    tx.mark_handed_off(
+                        &m.row.id,
+                        &receipt.provider_message_id,
+                        receipt.status,
+                        done_at,
+                    )
+                    .await?
+                }
+                Err(SendError::Transient { code, message, .. })
+                    if !idempotent && code == "timeout" =>
+                {
+                    tx.mark_in_doubt(&m.row.id, done_at, &format!("{code}: {message}"))
+                        .await?;
+                }
+                Err(SendError::Transient {
+                    code, retry_after, ..
+                }) if code == "429" => {
+                    // Rate limited: not an attempt. The provider account's
+                    // bucket stays closed until the provider said.
+                    let wait = retry_after
+                        .and_then(|d| Duration::from_std(d).ok())
+                        .unwrap_or_else(|| Duration::seconds(1));
+                    let until = done_at + wait;
+                    let slot = pushes.entry(r.bucket.clone()).or_insert(until);
+                    *slot = (*slot).max(until);
+                    tx.defer_message(&m.row.id, until + jitter(wait)).await?;
+                }
+                Err(SendError::Transient {
+                    code,
+                    message,
+                    retry_after,
+                }) if m.row.attempts < limit => {
                     let backoff = retry_after
                         .and_then(|d| Duration::from_std(d).ok())
                         .unwrap_or_else(|| backoff(m.row.attempts));
-                    tx.mark_retry(&m.row.id, done_at + backoff, &format!("{code}: {message}"), done_at).await?;
+                    tx.mark_retry(
+                        &m.row.id,
+                        done_at + backoff,
+                        &format!("{code}: {message}"),
+                        done_at,
+                    )
+                    .await?;
                 }
-                Err(SendError::Transient { code, message, .. } | SendError::Permanent { code, message }) => {
+                Err(
+                    SendError::Transient { code, message, .. }
+                    | SendError::Permanent { code, message },
+                ) => {
                     tx.mark_failed(&m.row.id, &code, &message, done_at).await?;
                     let mut subjects = Vec::new();
                     if let Some(n) = &m.row.number_id {
@@ -57,24 +173,125 @@ impl Engine {
             }
         }
         tx.commit().await?;
+        for (bucket, until) in pushes {
+            self.store().push_pace(&bucket, until).await?;
+        }
         Ok(n)
     }
 
-    async fn hand_off(&self, m: &OutboxMessage) -> Result<SendReceipt, SendError> {
-        let Some(provider) = self.provider_for(&m.account_id, &m.row.provider).await else {
-            return Err(SendError::Permanent {
-                code: "no_provider".into(),
-                message: format!("provider `{}` is not configured on this node", m.row.provider),
-            });
-        };
-        let request = SendRequest {
-            idempotency_key: m.row.idempotency_key.clone().unwrap_or_else(|| m.row.id.to_string()),
-            from: m.row.from.clone(),
-            to: m.row.to.clone(),
-            body: m.row.body.clone(),
-            segments: u32::try_from(m.row.segments).unwrap_or(1),
-        };
-        provider.send(&request).await
+    /// Reserves pacing slots for a claimed batch; returns the messages that
+    /// may be sent now and puts the others back until their slot.
+    async fn pace(
+        &self,
+        claimed: Vec<OutboxMessage>,
+        resolved: &impl Fn(&OutboxMessage) -> Resolved,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OutboxMessage>> {
+        let mut throughput: HashMap<String, i64> = HashMap::new();
+        let mut demands = Vec::with_capacity(claimed.len());
+        for m in &claimed {
+            let mut buckets = Vec::new();
+            if let Some(number) = &m.row.number_id {
+                if !throughput.contains_key(number.as_str()) {
+                    let t = self
+                        .store()
+                        .get_number(&m.account_id, number)
+                        .await
+                        .map(|n| n.throughput)
+                        .unwrap_or(0);
+                    throughput.insert(number.to_string(), t);
+                }
+                let t = throughput[number.as_str()];
+                if t > 0 {
+                    buckets.push((
+                        PaceBucket {
+                            key: format!("number:{number}"),
+                            cost_us: 1_000_000 / t.max(1),
+                        },
+                        m.row.segments.max(1),
+                    ));
+                }
+            }
+            let r = resolved(m);
+            if let Some(p) = &r.provider {
+                let cost_us = p
+                    .requests_per_minute()
+                    .map_or(0, |rpm| 60_000_000 / i64::from(rpm.max(1)));
+                buckets.push((
+                    PaceBucket {
+                        key: r.bucket.clone(),
+                        cost_us,
+                    },
+                    1,
+                ));
+            }
+            demands.push(PaceDemand { buckets });
+        }
+        let grants = self.store().reserve_pace(&demands, now).await?;
+        let mut go = Vec::with_capacity(claimed.len());
+        let mut wait = Vec::new();
+        for (m, grant) in claimed.into_iter().zip(grants) {
+            match grant {
+                None => go.push(m),
+                Some(at) => wait.push((m, at)),
+            }
+        }
+        if !wait.is_empty() {
+            let mut tx = self.store().begin().await?;
+            for (m, at) in &wait {
+                tx.defer_message(&m.row.id, *at).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(go)
+    }
+
+    /// Runs `work` while extending this node's leases (enrollment steps and
+    /// `sending` messages) every third of the lease. The heartbeat is its own
+    /// task: it must never wait on the work (or the work on it), as it would
+    /// inline on SQLite's single connection or on rows the work's
+    /// transaction holds.
+    pub(crate) async fn with_heartbeat<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let cfg = &self.inner.config;
+        let every = (cfg.lease / 3).max(std::time::Duration::from_millis(50));
+        let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let engine = self.clone();
+        let beat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let owner = &engine.inner.config.node_id;
+                if let Err(e) = engine.store().extend_leases(owner, engine.now() + lease).await {
+                    tracing::warn!(error = %e, "could not extend the leases of work in flight");
+                }
+            }
+        });
+        let out = work.await;
+        beat.abort();
+        out
+    }
+}
+
+pub(crate) fn send_request(m: &OutboxMessage) -> SendRequest {
+    SendRequest {
+        idempotency_key: m
+            .row
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| m.row.id.to_string()),
+        from: m.row.from.clone(),
+        to: m.row.to.clone(),
+        body: m.row.body.clone(),
+        segments: u32::try_from(m.row.segments).unwrap_or(1),
+    }
+}
+
+fn no_provider(m: &OutboxMessage) -> SendError {
+    SendError::Permanent {
+        code: "no_provider".into(),
+        message: format!(
+            "provider `{}` is not configured on this node",
+            m.row.provider
+        ),
     }
 }
 
@@ -85,4 +302,10 @@ fn backoff(attempts: i64) -> Duration {
     let base = base.min(3600);
     let jitter = rand::thread_rng().gen_range(0..=base * 200);
     Duration::seconds(base) + Duration::milliseconds(jitter)
+}
+
+/// Up to 20% of `wait`, so messages held back together do not return together.
+fn jitter(wait: Duration) -> Duration {
+    let ms = wait.num_milliseconds().max(0) / 5;
+    Duration::milliseconds(rand::thread_rng().gen_range(0..=ms))
 }

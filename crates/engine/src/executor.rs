@@ -5,24 +5,27 @@
 //! transaction. Each enrollment performs at most one effectful step per
 //! round; branches and jumps are evaluated on the way.
 
+use crate::consent::ledger_id;
 use crate::error::Result;
+use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
 use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use smsflow_core::account::{AccountSettings, OnLimit};
-use smsflow_core::ids::{AccountId, ActionLogId, ConversationId, EngagementId, MessageId, NumberId, RecordId, UserId, WorkflowId};
+use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis};
+use smsflow_core::ids::{
+    AccountId, ActionLogId, ConversationId, EngagementId, MessageId, NumberId, RecordId, UserId,
+    WorkflowId,
+};
 use smsflow_core::limits::{next_window_start, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::Step;
-use crate::consent::ledger_id;
-use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis};
-use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
 use smsflow_store::{
-    ConsentChange, ActionLogRow, ClaimedEnrollment, EngagementRow, EnrollmentState, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx,
-    WorkflowState,
+    ActionLogRow, ClaimedEnrollment, ConsentChange, EngagementRow, EnrollmentState, MessageRow,
+    NewMessage, RecordWrite, StoreError, StoreTx, WorkflowState,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,7 +58,11 @@ struct BatchWrites {
 
 /// Conversations are keyed by (account, number, phone); a derived id lets a
 /// batch create them without reading first.
-pub(crate) fn conversation_id(account: &AccountId, number: &NumberId, phone: &E164) -> ConversationId {
+pub(crate) fn conversation_id(
+    account: &AccountId,
+    number: &NumberId,
+    phone: &E164,
+) -> ConversationId {
     let digest = Sha256::digest(format!("{account}|{number}|{phone}").as_bytes());
     ConversationId::from_string(format!("conv_{}", &hex::encode(digest)[..26]))
 }
@@ -65,7 +72,10 @@ impl Engine {
         let now = self.now();
         let cfg = &self.inner.config;
         let lease_until = now + Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
-        let claimed = self.store().claim_due_enrollments(&cfg.node_id, now, lease_until, cfg.step_batch).await?;
+        let claimed = self
+            .store()
+            .claim_due_enrollments(&cfg.node_id, now, lease_until, cfg.step_batch)
+            .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -87,46 +97,90 @@ impl Engine {
         Ok(n)
     }
 
-    async fn run_account_batch(&self, account: &AccountId, batch: &[ClaimedEnrollment], now: DateTime<Utc>) -> Result<()> {
+    async fn run_account_batch(
+        &self,
+        account: &AccountId,
+        batch: &[ClaimedEnrollment],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let settings = self.get_account(account).await?.settings;
         let record_ids: Vec<RecordId> = batch.iter().map(|c| c.row.record_id.clone()).collect();
-        let mut records: HashMap<RecordId, Record> =
-            self.store().get_records(account, &record_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut records: HashMap<RecordId, Record> = self
+            .store()
+            .get_records(account, &record_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         let contact_ids: Vec<RecordId> = records
             .values()
             .filter(|r| r.object_type != ObjectType::Contact)
             .filter_map(|r| r.primary_contact().cloned())
             .collect();
-        let contacts: HashMap<RecordId, Record> =
-            self.store().get_records(account, &contact_ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let numbers: HashMap<NumberId, smsflow_store::NumberRow> =
-            self.store().list_numbers(account).await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+        let contacts: HashMap<RecordId, Record> = self
+            .store()
+            .get_records(account, &contact_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let numbers: HashMap<NumberId, smsflow_store::NumberRow> = self
+            .store()
+            .list_numbers(account)
+            .await?
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect();
         let mut users: HashMap<UserId, smsflow_store::UserRow> = HashMap::new();
         let mut states: HashMap<WorkflowId, WorkflowState> = HashMap::new();
 
-        let mut w = BatchWrites { next: Vec::with_capacity(batch.len()), ..Default::default() };
+        let mut w = BatchWrites {
+            next: Vec::with_capacity(batch.len()),
+            ..Default::default()
+        };
         for (i, claim) in batch.iter().enumerate() {
             let e = &claim.row;
             if !states.contains_key(&e.workflow_id) {
-                states.insert(e.workflow_id.clone(), self.store().workflow_state(&e.workflow_id).await?);
+                states.insert(
+                    e.workflow_id.clone(),
+                    self.store().workflow_state(&e.workflow_id).await?,
+                );
             }
             if states[&e.workflow_id] == WorkflowState::Paused {
                 // Paused: hold the enrollment where it is and look again later.
-                w.next.push(Some(Next { state: e.state, step: e.step, due_at: Some(now + Duration::minutes(1)), error: None }));
+                w.next.push(Some(Next {
+                    state: e.state,
+                    step: e.step,
+                    due_at: Some(now + Duration::minutes(1)),
+                    error: None,
+                }));
                 continue;
             }
             let Some(record) = records.get(&e.record_id).cloned() else {
-                w.next.push(Some(Next { state: EnrollmentState::Unenrolled, step: e.step, due_at: None, error: Some("record deleted".into()) }));
+                w.next.push(Some(Next {
+                    state: EnrollmentState::Unenrolled,
+                    step: e.step,
+                    due_at: None,
+                    error: Some("record deleted".into()),
+                }));
                 continue;
             };
             let wf = match self.compiled(account, &e.workflow_id, e.revision).await {
                 Ok(wf) => wf,
                 Err(err) => {
-                    w.next.push(Some(Next { state: EnrollmentState::Failed, step: e.step, due_at: None, error: Some(err.to_string()) }));
+                    w.next.push(Some(Next {
+                        state: EnrollmentState::Failed,
+                        step: e.step,
+                        due_at: None,
+                        error: Some(err.to_string()),
+                    }));
                     continue;
                 }
             };
-            let log = |action_id: &str, outcome: Outcome, code: Option<ReasonCode>, reason: Option<String>| ActionLogRow {
+            let log = |action_id: &str,
+                       outcome: Outcome,
+                       code: Option<ReasonCode>,
+                       reason: Option<String>| ActionLogRow {
                 id: ActionLogId::generate(),
                 account_id: account.clone(),
                 workflow_id: e.workflow_id.clone(),
@@ -142,40 +196,91 @@ impl Engine {
             let mut pc = usize::try_from(e.step).unwrap_or(usize::MAX);
             let next = loop {
                 let Some(step) = wf.program.get(pc) else {
-                    break Some(Next { state: EnrollmentState::Completed, step: pc as i64, due_at: None, error: None });
+                    break Some(Next {
+                        state: EnrollmentState::Completed,
+                        step: pc as i64,
+                        due_at: None,
+                        error: None,
+                    });
                 };
                 match step {
                     Step::Jump { to } => pc = *to,
-                    Step::Branch { action_id, condition, else_at } => {
+                    Step::Branch {
+                        action_id,
+                        condition,
+                        else_at,
+                    } => {
                         let hit = condition.matches(&record.properties, None);
                         let branch = if hit { "then" } else { "else" };
-                        w.logs.push(log(action_id, Outcome::Succeeded, None, Some(format!("took the {branch} branch"))));
+                        w.logs.push(log(
+                            action_id,
+                            Outcome::Succeeded,
+                            None,
+                            Some(format!("took the {branch} branch")),
+                        ));
                         pc = if hit { pc + 1 } else { *else_at };
                     }
-                    Step::Delay { action_id, duration } => {
+                    Step::Delay {
+                        action_id,
+                        duration,
+                    } => {
                         w.logs.push(log(action_id, Outcome::Succeeded, None, None));
-                        break Some(Next { state: EnrollmentState::Waiting, step: pc as i64 + 1, due_at: Some(now + *duration), error: None });
+                        break Some(Next {
+                            state: EnrollmentState::Waiting,
+                            step: pc as i64 + 1,
+                            due_at: Some(now + *duration),
+                            error: None,
+                        });
                     }
-                    Step::SetProperty { action_id, property, value } => {
+                    Step::SetProperty {
+                        action_id,
+                        property,
+                        value,
+                    } => {
                         let mut updated = record.clone();
-                        updated.properties.insert(property.to_string(), value.clone());
+                        updated
+                            .properties
+                            .insert(property.to_string(), value.clone());
                         updated.updated_at = now;
-                        w.record_writes.push(RecordWrite { record: updated.clone(), previous: Some(record.clone()) });
+                        w.record_writes.push(RecordWrite {
+                            record: updated.clone(),
+                            previous: Some(record.clone()),
+                        });
                         records.insert(updated.id.clone(), updated);
                         w.logs.push(log(action_id, Outcome::Succeeded, None, None));
-                        break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                        break Some(Next {
+                            state: EnrollmentState::Active,
+                            step: pc as i64 + 1,
+                            due_at: Some(now),
+                            error: None,
+                        });
                     }
                     Step::ManageSubscription(m) => {
                         // R20: contact workflows only (validated), on the
                         // contact's mobile phone, else its phone.
                         let phone = subscription_phone(&record, &settings);
                         match phone {
-                            None => w.logs.push(log(&m.action_id, Outcome::Skipped, Some(ReasonCode::NoRecipient), Some("the contact has no phone number".into()))),
-                            Some(Err(err)) => w.logs.push(log(&m.action_id, Outcome::Failed, Some(ReasonCode::InvalidPhone), Some(err.to_string()))),
+                            None => w.logs.push(log(
+                                &m.action_id,
+                                Outcome::Skipped,
+                                Some(ReasonCode::NoRecipient),
+                                Some("the contact has no phone number".into()),
+                            )),
+                            Some(Err(err)) => w.logs.push(log(
+                                &m.action_id,
+                                Outcome::Failed,
+                                Some(ReasonCode::InvalidPhone),
+                                Some(err.to_string()),
+                            )),
                             Some(Ok(phone)) => {
-                                let status = if m.subscribe { ConsentStatus::Subscribed } else { ConsentStatus::Unsubscribed };
+                                let status = if m.subscribe {
+                                    ConsentStatus::Subscribed
+                                } else {
+                                    ConsentStatus::Unsubscribed
+                                };
                                 let basis = m.legal_basis.parse::<LegalBasis>().ok();
-                                let explanation = Some(m.explanation.clone()).filter(|e| !e.is_empty());
+                                let explanation =
+                                    Some(m.explanation.clone()).filter(|e| !e.is_empty());
                                 w.consents.push(ConsentChange {
                                     id: ledger_id(),
                                     phone: phone.clone(),
@@ -195,13 +300,29 @@ impl Engine {
                                     record_id: record.id.clone(),
                                     kind: "subscription_changed".into(),
                                     message_id: None,
-                                    body: format!("SMS subscription {} for {} set to {} ({})", m.subscription_type_id, phone, status, m.legal_basis),
+                                    body: format!(
+                                        "SMS subscription {} for {} set to {} ({})",
+                                        m.subscription_type_id, phone, status, m.legal_basis
+                                    ),
                                     at: now,
                                 });
-                                w.logs.push(log(&m.action_id, Outcome::Succeeded, None, Some(format!("{phone} {status} for {}", m.subscription_type_id))));
+                                w.logs.push(log(
+                                    &m.action_id,
+                                    Outcome::Succeeded,
+                                    None,
+                                    Some(format!(
+                                        "{phone} {status} for {}",
+                                        m.subscription_type_id
+                                    )),
+                                ));
                             }
                         }
-                        break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                        break Some(Next {
+                            state: EnrollmentState::Active,
+                            step: pc as i64 + 1,
+                            due_at: Some(now),
+                            error: None,
+                        });
                     }
                     Step::SendSms(step) => {
                         if let Some(uid) = &step.sender_user_id {
@@ -224,12 +345,31 @@ impl Engine {
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
                         };
                         match prepare(step, &inputs) {
-                            Prepared::Done { outcome, code, reason } => {
-                                w.logs.push(log(&step.action_id, outcome, Some(code), Some(reason)));
-                                break Some(Next { state: EnrollmentState::Active, step: pc as i64 + 1, due_at: Some(now), error: None });
+                            Prepared::Done {
+                                outcome,
+                                code,
+                                reason,
+                            } => {
+                                w.logs.push(log(
+                                    &step.action_id,
+                                    outcome,
+                                    Some(code),
+                                    Some(reason),
+                                ));
+                                break Some(Next {
+                                    state: EnrollmentState::Active,
+                                    step: pc as i64 + 1,
+                                    due_at: Some(now),
+                                    error: None,
+                                });
                             }
                             Prepared::Send(pending) => {
-                                w.sends.push(SendJob { enrollment: i, pc, action_id: step.action_id.clone(), pending: *pending });
+                                w.sends.push(SendJob {
+                                    enrollment: i,
+                                    pc,
+                                    action_id: step.action_id.clone(),
+                                    pending: *pending,
+                                });
                                 break None; // decided in the transaction
                             }
                         }
@@ -239,13 +379,17 @@ impl Engine {
             w.next.push(next);
         }
 
-        self.gate_sends(account, &settings, batch, &mut w, now).await?;
+        self.gate_sends(account, &settings, batch, &mut w, now)
+            .await?;
 
         // Record changes may enroll records in other workflows (R23).
         let mut new_enrollments = Vec::new();
         let mut by_type: BTreeMap<ObjectType, Vec<RecordWrite>> = BTreeMap::new();
         for rw in &w.record_writes {
-            by_type.entry(rw.record.object_type).or_default().push(rw.clone());
+            by_type
+                .entry(rw.record.object_type)
+                .or_default()
+                .push(rw.clone());
         }
         let mut phone_entries = Vec::new();
         for (t, writes) in &by_type {
@@ -255,10 +399,13 @@ impl Engine {
         }
 
         let mut tx = self.store().begin().await?;
-        let result = self.commit_batch(&mut tx, account, &settings, batch, &mut w, now).await;
+        let result = self
+            .commit_batch(&mut tx, account, &settings, batch, &mut w, now)
+            .await;
         let result = match result {
             Ok(()) => async {
-                let records: Vec<Record> = w.record_writes.iter().map(|rw| rw.record.clone()).collect();
+                let records: Vec<Record> =
+                    w.record_writes.iter().map(|rw| rw.record.clone()).collect();
                 if !records.is_empty() {
                     tx.upsert_records(account, &records).await?;
                     tx.set_record_phones(account, &phone_entries).await?;
@@ -302,16 +449,30 @@ impl Engine {
         phones.sort();
         phones.dedup();
         let consents = self.store().consents_of_phones(account, &phones).await?;
-        let needs_types = w.sends.iter().any(|s| s.pending.subscription_type_id.is_some());
-        let types = if needs_types { self.store().list_subscription_types(account).await? } else { Vec::new() };
+        let needs_types = w
+            .sends
+            .iter()
+            .any(|s| s.pending.subscription_type_id.is_some());
+        let types = if needs_types {
+            self.store().list_subscription_types(account).await?
+        } else {
+            Vec::new()
+        };
         let status_of = |phone: &E164, type_id: &str| {
-            consents.iter().find(|c| &c.phone == phone && c.subscription_type_id == type_id).map(|c| c.status)
+            consents
+                .iter()
+                .find(|c| &c.phone == phone && c.subscription_type_id == type_id)
+                .map(|c| c.status)
         };
         let mut kept = Vec::with_capacity(w.sends.len());
         for job in std::mem::take(&mut w.sends) {
             let e = &batch[job.enrollment].row;
             let p = &job.pending;
-            let purpose = p.subscription_type_id.as_ref().and_then(|t| types.iter().find(|x| &x.id == t)).map(|t| t.purpose);
+            let purpose = p
+                .subscription_type_id
+                .as_ref()
+                .and_then(|t| types.iter().find(|x| &x.id == t))
+                .map(|t| t.purpose);
             let entry = |outcome: Outcome, code: ReasonCode, reason: String| ActionLogRow {
                 id: ActionLogId::generate(),
                 account_id: account.clone(),
@@ -325,19 +486,32 @@ impl Engine {
                 message_id: None,
                 at: now,
             };
-            match gate_send(settings, p, purpose, &status_of, now) {
+            match gate_send(settings, p, purpose, status_of, now) {
                 Gate::Skip { code, reason } => {
                     w.logs.push(entry(Outcome::Skipped, code, reason));
-                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+                    w.next[job.enrollment] = Some(Next {
+                        state: EnrollmentState::Active,
+                        step: job.pc as i64 + 1,
+                        due_at: Some(now),
+                        error: None,
+                    });
                     continue;
                 }
                 Gate::Defer { until } => {
                     w.logs.push(entry(
                         Outcome::Deferred,
                         ReasonCode::QuietHours,
-                        format!("quiet hours at the recipient; sending at {}", until.to_rfc3339()),
+                        format!(
+                            "quiet hours at the recipient; sending at {}",
+                            until.to_rfc3339()
+                        ),
                     ));
-                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Waiting, step: job.pc as i64, due_at: Some(until), error: None });
+                    w.next[job.enrollment] = Some(Next {
+                        state: EnrollmentState::Waiting,
+                        step: job.pc as i64,
+                        due_at: Some(until),
+                        error: None,
+                    });
                     continue;
                 }
                 Gate::Go => {}
@@ -363,14 +537,22 @@ impl Engine {
         // Group sends by the counters they draw on; one reservation per group.
         let mut groups: BTreeMap<(NumberId, Option<UserId>), Vec<usize>> = BTreeMap::new();
         for (j, s) in w.sends.iter().enumerate() {
-            groups.entry((s.pending.number_id.clone(), s.pending.user_id.clone())).or_default().push(j);
+            groups
+                .entry((s.pending.number_id.clone(), s.pending.user_id.clone()))
+                .or_default()
+                .push(j);
         }
         let mut messages = Vec::new();
         let mut engagements = Vec::new();
         let mut conversations = Vec::new();
         for ((number, user), jobs) in groups {
             let keys = limit_keys(now, tz, &limits, &number, user.as_ref());
-            let periods: Vec<String> = keys.iter().map(|(k, _)| k.period.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let periods: Vec<String> = keys
+                .iter()
+                .map(|(k, _)| k.period.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             let grant = tx.reserve(account, &keys, jobs.len() as i64).await?;
             for (rank, &j) in jobs.iter().enumerate() {
                 let job = &w.sends[j];
@@ -438,11 +620,27 @@ impl Engine {
                         });
                     }
                     entry.message_id = Some(message_id);
-                    w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+                    w.next[job.enrollment] = Some(Next {
+                        state: EnrollmentState::Active,
+                        step: job.pc as i64 + 1,
+                        due_at: Some(now),
+                        error: None,
+                    });
                 } else {
                     let key = grant.exhausted.clone();
                     let (window, what) = match &key {
-                        Some(k) => (k.window, format!("{} {} {}", match k.window { Window::Day => "daily", Window::Month => "monthly" }, k.subject.kind(), k.subject.id())),
+                        Some(k) => (
+                            k.window,
+                            format!(
+                                "{} {} {}",
+                                match k.window {
+                                    Window::Day => "daily",
+                                    Window::Month => "monthly",
+                                },
+                                k.subject.kind(),
+                                k.subject.id()
+                            ),
+                        ),
                         None => (Window::Day, "send".into()),
                     };
                     let limit = match window {
@@ -453,30 +651,58 @@ impl Engine {
                     match limits.on_limit {
                         OnLimit::Fail => {
                             entry.outcome = Outcome::Failed;
-                            entry.reason = Some(format!("the {what} limit of {limit} messages is reached; not retried"));
-                            w.next[job.enrollment] = Some(Next { state: EnrollmentState::Active, step: job.pc as i64 + 1, due_at: Some(now), error: None });
+                            entry.reason = Some(format!(
+                                "the {what} limit of {limit} messages is reached; not retried"
+                            ));
+                            w.next[job.enrollment] = Some(Next {
+                                state: EnrollmentState::Active,
+                                step: job.pc as i64 + 1,
+                                due_at: Some(now),
+                                error: None,
+                            });
                         }
                         OnLimit::Defer => {
                             let wake = next_window_start(now, tz, window);
                             entry.outcome = Outcome::Deferred;
-                            entry.reason = Some(format!("the {what} limit of {limit} messages is reached; waiting until {}", wake.to_rfc3339()));
-                            w.next[job.enrollment] = Some(Next { state: EnrollmentState::Waiting, step: job.pc as i64, due_at: Some(wake), error: None });
+                            entry.reason = Some(format!(
+                                "the {what} limit of {limit} messages is reached; waiting until {}",
+                                wake.to_rfc3339()
+                            ));
+                            w.next[job.enrollment] = Some(Next {
+                                state: EnrollmentState::Waiting,
+                                step: job.pc as i64,
+                                due_at: Some(wake),
+                                error: None,
+                            });
                         }
                     }
                 }
                 w.logs.push(entry);
             }
         }
-        tx.ensure_conversations(account, &conversations, now).await?;
-        let conv_ids: Vec<ConversationId> = conversations.iter().map(|(c, _, _)| c.clone()).collect();
+        tx.ensure_conversations(account, &conversations, now)
+            .await?;
+        let conv_ids: Vec<ConversationId> =
+            conversations.iter().map(|(c, _, _)| c.clone()).collect();
         tx.touch_conversations(&conv_ids, now).await?;
         tx.insert_messages(&messages).await?;
         tx.insert_engagements(&engagements).await?;
         tx.insert_action_logs(&w.logs).await?;
         let owner = &self.inner.config.node_id;
         for (claim, next) in batch.iter().zip(&w.next) {
-            let next = next.as_ref().expect("every enrollment of the batch has a next position");
-            tx.update_enrollment(&claim.row.id, owner, next.state, next.step, next.due_at, next.error.as_deref(), now).await?;
+            let next = next
+                .as_ref()
+                .expect("every enrollment of the batch has a next position");
+            tx.update_enrollment(
+                &claim.row.id,
+                owner,
+                next.state,
+                next.step,
+                next.due_at,
+                next.error.as_deref(),
+                now,
+            )
+            .await?;
         }
         if !messages.is_empty() {
             self.wake();

@@ -13,12 +13,16 @@ use serde_json::Value;
 use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis, ALL_TYPES};
 use smsflow_core::encoding::analyze;
 use smsflow_core::ids::{AccountId, EngagementId, EnrollmentId, MessageId};
-use smsflow_core::keywords::{classify_inbound, keyword_form, InboundClass, KeywordFamily, OptOutAction};
+use smsflow_core::keywords::{
+    classify_inbound, keyword_form, InboundClass, KeywordFamily, OptOutAction,
+};
 use smsflow_core::limits::{counter_keys, CounterSubject};
 use smsflow_core::message::{Direction, MessageStatus};
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
-use smsflow_store::{ConsentChange, EngagementRow, MessageRow, NewEnrollment, NewMessage, NumberRow, RecordWrite};
+use smsflow_store::{
+    ConsentChange, EngagementRow, MessageRow, NewEnrollment, NewMessage, NumberRow, RecordWrite,
+};
 
 /// Where a message outside any workflow belongs.
 pub(crate) struct Thread {
@@ -29,8 +33,19 @@ pub(crate) struct Thread {
 
 /// An outbound message the system sends by itself (keyword replies, agent
 /// replies), ready for the outbox.
-pub(crate) fn outbound_row(number: &NumberRow, to: &E164, body: &str, thread: Thread, idempotency_key: String, now: DateTime<Utc>) -> MessageRow {
-    let Thread { conversation, user, record } = thread;
+pub(crate) fn outbound_row(
+    number: &NumberRow,
+    to: &E164,
+    body: &str,
+    thread: Thread,
+    idempotency_key: String,
+    now: DateTime<Utc>,
+) -> MessageRow {
+    let Thread {
+        conversation,
+        user,
+        record,
+    } = thread;
     let info = analyze(body);
     MessageRow {
         id: MessageId::generate(),
@@ -72,7 +87,10 @@ impl Engine {
     ) -> Result<MessageRow> {
         let settings = self.get_account(account).await?.settings;
         let now = self.now();
-        let contact_ids = self.store().records_with_phone(account, &from, Some(ObjectType::Contact)).await?;
+        let contact_ids = self
+            .store()
+            .records_with_phone(account, &from, Some(ObjectType::Contact))
+            .await?;
         let contacts: Vec<Record> = self.store().get_records(account, &contact_ids).await?;
         let conv = conversation_id(account, &number.id, &from);
         let info = analyze(&body);
@@ -107,17 +125,38 @@ impl Engine {
         let class = classify_inbound(&body, &settings.keywords);
         let (family, source, flag) = match &class {
             InboundClass::Keyword(f) => (Some(*f), ConsentSource::Keyword, None),
-            InboundClass::NaturalOptOut(intent) => match settings.keywords.natural_language_opt_out.action(intent.confidence) {
-                Some(OptOutAction::Apply) => (Some(KeywordFamily::Stop), ConsentSource::NaturalLanguage, None),
-                Some(OptOutAction::Flag) => (None, ConsentSource::NaturalLanguage, Some(format!("possible opt-out: \"{}\"", intent.matched))),
+            InboundClass::NaturalOptOut(intent) => match settings
+                .keywords
+                .natural_language_opt_out
+                .action(intent.confidence)
+            {
+                Some(OptOutAction::Apply) => (
+                    Some(KeywordFamily::Stop),
+                    ConsentSource::NaturalLanguage,
+                    None,
+                ),
+                Some(OptOutAction::Flag) => (
+                    None,
+                    ConsentSource::NaturalLanguage,
+                    Some(format!("possible opt-out: \"{}\"", intent.matched)),
+                ),
                 None => (None, ConsentSource::NaturalLanguage, None),
             },
             InboundClass::Plain => (None, ConsentSource::Keyword, None),
         };
-        let current = self.store().consents_of_phones(account, std::slice::from_ref(&from)).await?;
-        let all_status = current.iter().find(|c| c.subscription_type_id == ALL_TYPES).map(|c| c.status);
+        let current = self
+            .store()
+            .consents_of_phones(account, std::slice::from_ref(&from))
+            .await?;
+        let all_status = current
+            .iter()
+            .find(|c| c.subscription_type_id == ALL_TYPES)
+            .map(|c| c.status);
         let types = self.store().list_subscription_types(account).await?;
-        let change = |type_id: &str, status: ConsentStatus, basis: Option<LegalBasis>, why: &str| ConsentChange {
+        let change = |type_id: &str,
+                      status: ConsentStatus,
+                      basis: Option<LegalBasis>,
+                      why: &str| ConsentChange {
             id: ledger_id(),
             phone: from.clone(),
             subscription_type_id: type_id.to_string(),
@@ -139,19 +178,41 @@ impl Engine {
                 if all_status != Some(ConsentStatus::Unsubscribed) {
                     reply = Some(settings.keywords.stop_reply.clone());
                 }
-                consents.push(change(ALL_TYPES, ConsentStatus::Unsubscribed, None, "replied with an opt-out"));
+                consents.push(change(
+                    ALL_TYPES,
+                    ConsentStatus::Unsubscribed,
+                    None,
+                    "replied with an opt-out",
+                ));
                 for t in &types {
-                    consents.push(change(t.id.as_str(), ConsentStatus::Unsubscribed, None, "replied with an opt-out"));
+                    consents.push(change(
+                        t.id.as_str(),
+                        ConsentStatus::Unsubscribed,
+                        None,
+                        "replied with an opt-out",
+                    ));
                 }
                 opted_out = Some(true);
             }
             Some(KeywordFamily::Start) => {
                 reply = Some(settings.keywords.start_reply.clone());
-                consents.push(change(ALL_TYPES, ConsentStatus::Subscribed, Some(LegalBasis::ConsentWithNotice), "replied with an opt-in keyword"));
+                consents.push(change(
+                    ALL_TYPES,
+                    ConsentStatus::Subscribed,
+                    Some(LegalBasis::ConsentWithNotice),
+                    "replied with an opt-in keyword",
+                ));
                 // Types the STOP turned off go back to "not specified": START
                 // lifts the opt-out but is no marketing consent by itself.
-                for c in current.iter().filter(|c| c.subscription_type_id != ALL_TYPES && c.status == ConsentStatus::Unsubscribed) {
-                    consents.push(change(&c.subscription_type_id, ConsentStatus::NotSpecified, None, "opt-out lifted by an opt-in keyword"));
+                for c in current.iter().filter(|c| {
+                    c.subscription_type_id != ALL_TYPES && c.status == ConsentStatus::Unsubscribed
+                }) {
+                    consents.push(change(
+                        &c.subscription_type_id,
+                        ConsentStatus::NotSpecified,
+                        None,
+                        "opt-out lifted by an opt-in keyword",
+                    ));
                 }
                 opted_out = Some(false);
             }
@@ -165,14 +226,24 @@ impl Engine {
             for c in &contacts {
                 if c.properties.get("sms_opted_out") != Some(&Value::Bool(flag_value)) {
                     let mut updated = c.clone();
-                    updated.properties.insert("sms_opted_out".into(), Value::Bool(flag_value));
+                    updated
+                        .properties
+                        .insert("sms_opted_out".into(), Value::Bool(flag_value));
                     updated.updated_at = now;
-                    contact_writes.push(RecordWrite { record: updated, previous: Some(c.clone()) });
+                    contact_writes.push(RecordWrite {
+                        record: updated,
+                        previous: Some(c.clone()),
+                    });
                 }
             }
         }
-        let mut enrollments = self.plan_enrollments(account, ObjectType::Contact, &contact_writes).await?;
-        enrollments.extend(self.inbound_enrollments(account, &contacts, &body, now).await?);
+        let mut enrollments = self
+            .plan_enrollments(account, ObjectType::Contact, &contact_writes)
+            .await?;
+        enrollments.extend(
+            self.inbound_enrollments(account, &contacts, &body, now)
+                .await?,
+        );
 
         let mut engagements: Vec<EngagementRow> = contacts
             .iter()
@@ -186,7 +257,10 @@ impl Engine {
                 at: now,
             })
             .collect();
-        for ch in consents.iter().filter(|c| c.subscription_type_id == ALL_TYPES) {
+        for ch in consents
+            .iter()
+            .filter(|c| c.subscription_type_id == ALL_TYPES)
+        {
             for c in &contacts {
                 engagements.push(EngagementRow {
                     id: EngagementId::generate(),
@@ -194,25 +268,59 @@ impl Engine {
                     record_id: c.id.clone(),
                     kind: "subscription_changed".into(),
                     message_id: Some(inbound.id.clone()),
-                    body: format!("SMS for {} set to {} by reply \"{}\"", ch.phone, ch.status, body.trim()),
+                    body: format!(
+                        "SMS for {} set to {} by reply \"{}\"",
+                        ch.phone,
+                        ch.status,
+                        body.trim()
+                    ),
                     at: now,
                 });
             }
         }
 
+        // A reply to HubSpot's action is logged on its record too (R14).
+        let hubspot_logs = self.hubspot_reply_logs(account, &conv, &inbound).await?;
         let mut tx = self.store().begin().await?;
-        tx.ensure_conversations(account, &[(conv.clone(), number.id.clone(), from.clone())], now).await?;
-        let mut messages = vec![NewMessage { row: inbound.clone(), account_id: account.clone(), due_at: None, counted_periods: Vec::new() }];
+        tx.ensure_conversations(
+            account,
+            &[(conv.clone(), number.id.clone(), from.clone())],
+            now,
+        )
+        .await?;
+        tx.insert_hubspot_logs(&hubspot_logs).await?;
+        let mut messages = vec![NewMessage {
+            row: inbound.clone(),
+            account_id: account.clone(),
+            due_at: None,
+            counted_periods: Vec::new(),
+        }];
         if let Some(text) = reply {
             // The confirmation passes opt-out (R18) and limits, but is
             // counted like every outbound message (R10).
-            let thread = Thread { conversation: conv.clone(), user: None, record: contacts.first().map(|c| c.id.clone()) };
-            let row = outbound_row(number, &from, &text, thread, format!("reply:{}", inbound.id), now);
-            let keys: Vec<_> = counter_keys(now, settings.time_zone, &number.id, &smsflow_core::ids::UserId::from_string(String::new()))
-                .into_iter()
-                .filter(|k| matches!(k.subject, CounterSubject::Number(_)))
-                .map(|k| (k, i64::MAX))
-                .collect();
+            let thread = Thread {
+                conversation: conv.clone(),
+                user: None,
+                record: contacts.first().map(|c| c.id.clone()),
+            };
+            let row = outbound_row(
+                number,
+                &from,
+                &text,
+                thread,
+                format!("reply:{}", inbound.id),
+                now,
+            );
+            let keys: Vec<_> = counter_keys(
+                now,
+                settings.time_zone,
+                &number.id,
+                &smsflow_core::ids::UserId::from_string(String::new()),
+            )
+            .into_iter()
+            .filter(|k| matches!(k.subject, CounterSubject::Number(_)))
+            .map(|k| (k, i64::MAX))
+            .collect();
             let periods = keys.iter().map(|(k, _)| k.period.clone()).collect();
             tx.reserve(account, &keys, 1).await?;
             for c in &contacts {
@@ -226,10 +334,16 @@ impl Engine {
                     at: now,
                 });
             }
-            messages.push(NewMessage { row, account_id: account.clone(), due_at: Some(now), counted_periods: periods });
+            messages.push(NewMessage {
+                row,
+                account_id: account.clone(),
+                due_at: Some(now),
+                counted_periods: periods,
+            });
         }
         tx.insert_messages(&messages).await?;
-        tx.touch_conversations(std::slice::from_ref(&conv), now).await?;
+        tx.touch_conversations(std::slice::from_ref(&conv), now)
+            .await?;
         if let Some(reason) = &flag {
             tx.flag_conversation(&conv, Some(reason)).await?;
         }
@@ -246,7 +360,13 @@ impl Engine {
     }
 
     /// Contacts to enroll in workflows triggered by this inbound SMS.
-    async fn inbound_enrollments(&self, account: &AccountId, contacts: &[Record], body: &str, now: DateTime<Utc>) -> Result<Vec<NewEnrollment>> {
+    async fn inbound_enrollments(
+        &self,
+        account: &AccountId,
+        contacts: &[Record],
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<NewEnrollment>> {
         if contacts.is_empty() {
             return Ok(Vec::new());
         }
@@ -256,14 +376,20 @@ impl Engine {
         let existing = self.store().enrollments_of_records(account, &ids).await?;
         let mut out = Vec::new();
         for (wf_id, revision, wf) in &workflows {
-            let Some(keyword) = &wf.inbound_sms else { continue };
+            let Some(keyword) = &wf.inbound_sms else {
+                continue;
+            };
             if keyword.as_ref().is_some_and(|k| *k != form) {
                 continue;
             }
             for c in contacts {
-                let running = existing.iter().any(|(w, r, s)| w == wf_id && *r == c.id && s.is_running());
-                let filters_ok = wf.enrollment.is_empty() || enrolls(wf, &c.properties, None, std::iter::empty());
-                let suppressed = !wf.suppression.is_empty() && wf.suppression.matches(&c.properties, None);
+                let running = existing
+                    .iter()
+                    .any(|(w, r, s)| w == wf_id && *r == c.id && s.is_running());
+                let filters_ok = wf.enrollment.is_empty()
+                    || enrolls(wf, &c.properties, None, std::iter::empty());
+                let suppressed =
+                    !wf.suppression.is_empty() && wf.suppression.matches(&c.properties, None);
                 if !running && filters_ok && !suppressed {
                     out.push(NewEnrollment {
                         id: EnrollmentId::generate(),

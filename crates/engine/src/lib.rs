@@ -10,27 +10,35 @@
 
 mod accounts;
 mod compiled;
+mod connections;
 mod consent;
 mod conversations;
+mod direct_send;
 mod directory;
 mod dispatcher;
 mod dry_run;
 mod error;
 mod executor;
-mod inbound;
 mod gate;
+mod hubspot;
+mod inbound;
 mod messages;
+mod provider_events;
+mod reaper;
 mod records;
 mod send_sms;
 mod sms_messages;
 mod workflows;
 
 pub use accounts::{hash_token, AccountInput, NewAccountOutput};
-pub use conversations::ReplyInput;
+pub use connections::{ConnectionInput, WebhookUrls};
 pub use consent::{ConsentInput, ConsentView, SubscriptionTypeInput};
+pub use conversations::ReplyInput;
+pub use direct_send::{DirectOutcome, DirectSend, HubspotLink};
 pub use directory::{NumberInput, Options, UserInput};
 pub use dry_run::{DryRunReport, DryRunSample};
 pub use error::{EngineError, Result};
+pub use hubspot::HubspotConnectInput;
 pub use messages::{InboundInput, UsageReport, UsageSubject};
 pub use records::BatchInput;
 pub use sms_messages::SmsMessageInput;
@@ -59,6 +67,12 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// Hand-off attempts before a transiently failing message fails.
     pub max_attempts: i64,
+    /// Pace hand-offs to numbers' throughput and providers' API budgets
+    /// through the shared token buckets (R11).
+    pub pacing: bool,
+    /// The public base URL of this server, for webhook URLs and provider
+    /// status callbacks.
+    pub public_url: String,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +84,8 @@ impl Default for EngineConfig {
             dispatch_concurrency: 128,
             lease: Duration::from_secs(60),
             max_attempts: 8,
+            pacing: true,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -96,6 +112,8 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     providers: HashMap<String, Arc<dyn Provider>>,
+    /// Adapters of provider connections, by connection id.
+    connections: std::sync::Mutex<HashMap<String, Arc<dyn Provider>>>,
     config: EngineConfig,
     compiled: compiled::Cache,
     wake: Notify,
@@ -123,6 +141,7 @@ impl Engine {
                 store,
                 clock,
                 providers: map,
+                connections: std::sync::Mutex::new(HashMap::new()),
                 config,
                 compiled: compiled::Cache::default(),
                 wake: Notify::new(),
@@ -153,8 +172,10 @@ impl Engine {
 
     /// One round: due enrollment steps, then due hand-offs.
     pub async fn run_once(&self) -> Result<RunOutcome> {
-        let steps = self.run_steps().await?;
-        let dispatched = self.dispatch().await?;
+        let steps = self.with_heartbeat(self.run_steps()).await?;
+        let dispatched = self.reap().await? + self.dispatch().await?;
+        // HubSpot: deferred action sends, callback completions, logging.
+        let steps = steps + self.run_hubspot().await?;
         Ok(RunOutcome { steps, dispatched })
     }
 
@@ -186,6 +207,10 @@ impl Engine {
                 }
             };
             if !idle {
+                // Busy: stop between rounds once asked to.
+                if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
+                    return;
+                }
                 continue;
             }
             let pause = self.idle_pause().await;
@@ -202,7 +227,10 @@ impl Engine {
     async fn idle_pause(&self) -> Duration {
         let max = Duration::from_secs(1);
         match self.inner.store.next_due().await {
-            Ok(Some(due)) => (due - self.now()).to_std().unwrap_or(Duration::from_millis(5)).min(max),
+            Ok(Some(due)) => (due - self.now())
+                .to_std()
+                .unwrap_or(Duration::from_millis(5))
+                .min(max),
             _ => max,
         }
     }

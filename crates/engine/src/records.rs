@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use smsflow_core::filter::{FilterGroups, Op};
 use smsflow_core::ids::{AccountId, EnrollmentId, RecordId};
-use smsflow_core::object::{is_empty_value, Association, ObjectType, Properties, PropertySchema, PropertyType, Record};
+use smsflow_core::object::{
+    is_empty_value, Association, ObjectType, Properties, PropertySchema, PropertyType, Record,
+};
 use smsflow_core::workflow::ValidWorkflow;
 use smsflow_store::{EngagementRow, NewEnrollment, Page, RecordWrite};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -30,11 +32,19 @@ pub const MAX_BATCH: usize = 1000;
 
 /// Checks property names and value types against the schema; errors are
 /// keyed `{prefix}properties.<name>`.
-fn parse_properties(value: Option<&Value>, schema: &PropertySchema, prefix: &str, errors: &mut BTreeMap<String, String>) -> Properties {
+fn parse_properties(
+    value: Option<&Value>,
+    schema: &PropertySchema,
+    prefix: &str,
+    errors: &mut BTreeMap<String, String>,
+) -> Properties {
     let mut out = Map::new();
     let Some(value) = value else { return out };
     let Some(map) = value.as_object() else {
-        errors.insert(format!("{prefix}properties"), "must be an object of property name to value".into());
+        errors.insert(
+            format!("{prefix}properties"),
+            "must be an object of property name to value".into(),
+        );
         return out;
     };
     for (name, v) in map {
@@ -47,28 +57,43 @@ fn parse_properties(value: Option<&Value>, schema: &PropertySchema, prefix: &str
             (_, Value::Null) => true,
             (_, Value::Array(_) | Value::Object(_)) => false,
             (PropertyType::Number, Value::Number(_)) => true,
-            (PropertyType::Number, Value::String(s)) => s.trim().is_empty() || s.trim().parse::<f64>().is_ok(),
+            (PropertyType::Number, Value::String(s)) => {
+                s.trim().is_empty() || s.trim().parse::<f64>().is_ok()
+            }
             (PropertyType::Number, _) => false,
             (PropertyType::Bool, Value::Bool(_)) => true,
-            (PropertyType::Bool, Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "false" | ""),
+            (PropertyType::Bool, Value::String(s)) => matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "true" | "false" | ""
+            ),
             (PropertyType::Bool, _) => false,
             _ => true,
         };
         if ok {
             out.insert(def.name.to_string(), v.clone());
         } else {
-            errors.insert(key, format!("must be a {:?} value", def.kind).to_lowercase());
+            errors.insert(
+                key,
+                format!("must be a {:?} value", def.kind).to_lowercase(),
+            );
         }
     }
     out
 }
 
-fn parse_associations(value: Option<&Value>, prefix: &str, errors: &mut BTreeMap<String, String>) -> Option<Vec<Association>> {
+fn parse_associations(
+    value: Option<&Value>,
+    prefix: &str,
+    errors: &mut BTreeMap<String, String>,
+) -> Option<Vec<Association>> {
     let value = value?;
     match serde_json::from_value::<Vec<Association>>(value.clone()) {
         Ok(list) => Some(list),
         Err(_) => {
-            errors.insert(format!("{prefix}associations"), "must be a list of {type, id}".into());
+            errors.insert(
+                format!("{prefix}associations"),
+                "must be a list of {type, id}".into(),
+            );
             None
         }
     }
@@ -77,7 +102,11 @@ fn parse_associations(value: Option<&Value>, prefix: &str, errors: &mut BTreeMap
 /// Whether a filter fires on changes (then a record that already matched
 /// may match "again" on each change).
 fn is_event_like(filter: &FilterGroups) -> bool {
-    filter.0.iter().flatten().any(|c| matches!(c.op, Op::Changed | Op::ChangedTo))
+    filter
+        .0
+        .iter()
+        .flatten()
+        .any(|c| matches!(c.op, Op::Changed | Op::ChangedTo))
 }
 
 fn changed(name: &str, now: &Properties, before: Option<&Properties>) -> bool {
@@ -91,35 +120,88 @@ fn changed(name: &str, now: &Properties, before: Option<&Properties>) -> bool {
 }
 
 impl Engine {
-    pub async fn get_record(&self, account: &AccountId, object_type: ObjectType, id: &RecordId) -> Result<Record> {
-        self.store().get_record(account, object_type, id).await.map_err(EngineError::not_found("record"))
+    pub async fn get_record(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        id: &RecordId,
+    ) -> Result<Record> {
+        self.store()
+            .get_record(account, object_type, id)
+            .await
+            .map_err(EngineError::not_found("record"))
     }
 
-    pub async fn list_records(&self, account: &AccountId, object_type: ObjectType, after: Option<&str>, limit: i64) -> Result<Page<Record>> {
-        Ok(self.store().list_records(account, object_type, after, limit).await?)
+    pub async fn list_records(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<Record>> {
+        Ok(self
+            .store()
+            .list_records(account, object_type, after, limit)
+            .await?)
     }
 
-    pub async fn timeline(&self, account: &AccountId, object_type: ObjectType, id: &RecordId, after: Option<&str>, limit: i64) -> Result<Page<EngagementRow>> {
+    pub async fn timeline(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        id: &RecordId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<EngagementRow>> {
         self.get_record(account, object_type, id).await?;
         Ok(self.store().timeline(account, id, after, limit).await?)
     }
 
-    pub async fn create_record(&self, account: &AccountId, object_type: ObjectType, properties: Option<Value>, associations: Option<Value>) -> Result<Record> {
+    pub async fn create_record(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        properties: Option<Value>,
+        associations: Option<Value>,
+    ) -> Result<Record> {
         let schema = self.schema(account, object_type).await?;
         let mut errors = BTreeMap::new();
         let props = parse_properties(properties.as_ref(), &schema, "", &mut errors);
         let assoc = parse_associations(associations.as_ref(), "", &mut errors).unwrap_or_default();
-        self.check_associations(account, &assoc, "", &mut errors).await?;
+        self.check_associations(account, &assoc, "", &mut errors)
+            .await?;
         if !errors.is_empty() {
             return Err(EngineError::Validation { fields: errors });
         }
         let now = self.now();
-        let record = Record { id: RecordId::generate(), object_type, properties: props, associations: assoc, created_at: now, updated_at: now };
-        self.write_records(account, object_type, vec![RecordWrite { record: record.clone(), previous: None }]).await?;
+        let record = Record {
+            id: RecordId::generate(),
+            object_type,
+            properties: props,
+            associations: assoc,
+            created_at: now,
+            updated_at: now,
+        };
+        self.write_records(
+            account,
+            object_type,
+            vec![RecordWrite {
+                record: record.clone(),
+                previous: None,
+            }],
+        )
+        .await?;
         Ok(record)
     }
 
-    pub async fn update_record(&self, account: &AccountId, object_type: ObjectType, id: &RecordId, properties: Option<Value>, associations: Option<Value>) -> Result<Record> {
+    pub async fn update_record(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        id: &RecordId,
+        properties: Option<Value>,
+        associations: Option<Value>,
+    ) -> Result<Record> {
         let previous = self.get_record(account, object_type, id).await?;
         let schema = self.schema(account, object_type).await?;
         let mut errors = BTreeMap::new();
@@ -137,11 +219,24 @@ impl Engine {
             record.associations = a;
         }
         record.updated_at = self.now();
-        self.write_records(account, object_type, vec![RecordWrite { record: record.clone(), previous: Some(previous) }]).await?;
+        self.write_records(
+            account,
+            object_type,
+            vec![RecordWrite {
+                record: record.clone(),
+                previous: Some(previous),
+            }],
+        )
+        .await?;
         Ok(record)
     }
 
-    pub async fn delete_record(&self, account: &AccountId, object_type: ObjectType, id: &RecordId) -> Result<()> {
+    pub async fn delete_record(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        id: &RecordId,
+    ) -> Result<()> {
         let record = self.get_record(account, object_type, id).await?;
         let mut tx = self.store().begin().await?;
         tx.delete_record(account, &record).await?;
@@ -151,9 +246,18 @@ impl Engine {
 
     /// Upserts up to 1,000 records: matched on `id`, else on `id_property`
     /// (such as `email`), else created. All or nothing.
-    pub async fn batch_upsert(&self, account: &AccountId, object_type: ObjectType, inputs: Vec<BatchInput>, id_property: Option<String>) -> Result<Vec<Record>> {
+    pub async fn batch_upsert(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        inputs: Vec<BatchInput>,
+        id_property: Option<String>,
+    ) -> Result<Vec<Record>> {
         if inputs.is_empty() || inputs.len() > MAX_BATCH {
-            return Err(EngineError::field("inputs", format!("must hold 1 to {MAX_BATCH} records")));
+            return Err(EngineError::field(
+                "inputs",
+                format!("must hold 1 to {MAX_BATCH} records"),
+            ));
         }
         let schema = self.schema(account, object_type).await?;
         let mut errors = BTreeMap::new();
@@ -162,7 +266,10 @@ impl Engine {
                 errors.insert("id_property".into(), format!("unknown property `{p}`"));
             }
         }
-        let ids: Vec<RecordId> = inputs.iter().filter_map(|i| i.id.as_deref().map(RecordId::from)).collect();
+        let ids: Vec<RecordId> = inputs
+            .iter()
+            .filter_map(|i| i.id.as_deref().map(RecordId::from))
+            .collect();
         let existing: HashMap<RecordId, Record> = self
             .store()
             .get_records(account, &ids)
@@ -179,7 +286,8 @@ impl Engine {
             let props = parse_properties(input.properties.as_ref(), &schema, &prefix, &mut errors);
             let assoc = parse_associations(input.associations.as_ref(), &prefix, &mut errors);
             if let Some(a) = &assoc {
-                self.check_associations(account, a, &prefix, &mut errors).await?;
+                self.check_associations(account, a, &prefix, &mut errors)
+                    .await?;
             }
             let mut previous = match &input.id {
                 Some(id) => match existing.get(&RecordId::from(id.as_str())) {
@@ -193,12 +301,26 @@ impl Engine {
             };
             if previous.is_none() {
                 if let Some(p) = &id_property {
-                    if let Some(v) = props.get(p.to_ascii_lowercase().as_str()).and_then(|v| match v {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    }) {
-                        previous = self.store().find_records_by_property(account, object_type, &p.to_ascii_lowercase(), &v).await?.into_iter().next();
+                    if let Some(v) =
+                        props
+                            .get(p.to_ascii_lowercase().as_str())
+                            .and_then(|v| match v {
+                                Value::String(s) => Some(s.clone()),
+                                Value::Number(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                    {
+                        previous = self
+                            .store()
+                            .find_records_by_property(
+                                account,
+                                object_type,
+                                &p.to_ascii_lowercase(),
+                                &v,
+                            )
+                            .await?
+                            .into_iter()
+                            .next();
                     }
                 }
             }
@@ -212,10 +334,20 @@ impl Engine {
                     r.updated_at = now;
                     r
                 }
-                None => Record { id: RecordId::generate(), object_type, properties: props, associations: assoc.unwrap_or_default(), created_at: now, updated_at: now },
+                None => Record {
+                    id: RecordId::generate(),
+                    object_type,
+                    properties: props,
+                    associations: assoc.unwrap_or_default(),
+                    created_at: now,
+                    updated_at: now,
+                },
             };
             if !seen.insert(record.id.clone()) {
-                errors.insert(format!("{prefix}id"), "the same record appears twice in this batch".into());
+                errors.insert(
+                    format!("{prefix}id"),
+                    "the same record appears twice in this batch".into(),
+                );
                 continue;
             }
             writes.push(RecordWrite { record, previous });
@@ -228,22 +360,39 @@ impl Engine {
         Ok(records)
     }
 
-    async fn check_associations(&self, account: &AccountId, list: &[Association], prefix: &str, errors: &mut BTreeMap<String, String>) -> Result<()> {
+    async fn check_associations(
+        &self,
+        account: &AccountId,
+        list: &[Association],
+        prefix: &str,
+        errors: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
         if list.is_empty() {
             return Ok(());
         }
         let ids: Vec<RecordId> = list.iter().map(|a| a.id.clone()).collect();
         let found = self.store().get_records(account, &ids).await?;
         for (i, a) in list.iter().enumerate() {
-            if !found.iter().any(|r| r.id == a.id && r.object_type == a.object_type) {
-                errors.insert(format!("{prefix}associations[{i}]"), format!("no {} with id {}", a.object_type, a.id));
+            if !found
+                .iter()
+                .any(|r| r.id == a.id && r.object_type == a.object_type)
+            {
+                errors.insert(
+                    format!("{prefix}associations[{i}]"),
+                    format!("no {} with id {}", a.object_type, a.id),
+                );
             }
         }
         Ok(())
     }
 
     /// Writes records and the enrollments their change causes, atomically.
-    async fn write_records(&self, account: &AccountId, object_type: ObjectType, writes: Vec<RecordWrite>) -> Result<()> {
+    async fn write_records(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        writes: Vec<RecordWrite>,
+    ) -> Result<()> {
         let enrollments = self.plan_enrollments(account, object_type, &writes).await?;
         let records: Vec<Record> = writes.into_iter().map(|w| w.record).collect();
         let phones = self.phone_index(account, object_type, &records).await?;
@@ -259,32 +408,60 @@ impl Engine {
     }
 
     /// The published workflows of this object type that can run now.
-    pub(crate) async fn live_workflows(&self, account: &AccountId, object_type: ObjectType) -> Result<Vec<(smsflow_core::ids::WorkflowId, i64, Arc<ValidWorkflow>)>> {
+    pub(crate) async fn live_workflows(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<Vec<(smsflow_core::ids::WorkflowId, i64, Arc<ValidWorkflow>)>> {
         let mut out = Vec::new();
-        for (id, revision) in self.store().published_workflows(account, object_type).await? {
+        for (id, revision) in self
+            .store()
+            .published_workflows(account, object_type)
+            .await?
+        {
             match self.compiled(account, &id, revision).await {
                 Ok(wf) => out.push((id, revision, wf)),
-                Err(e) => tracing::warn!(workflow = %id, revision, error = %e, "published workflow no longer validates; not enrolling"),
+                Err(e) => {
+                    tracing::warn!(workflow = %id, revision, error = %e, "published workflow no longer validates; not enrolling")
+                }
             }
         }
         Ok(out)
     }
 
     /// R23: which of these writes enroll into which published workflows.
-    pub(crate) async fn plan_enrollments(&self, account: &AccountId, object_type: ObjectType, writes: &[RecordWrite]) -> Result<Vec<NewEnrollment>> {
+    pub(crate) async fn plan_enrollments(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        writes: &[RecordWrite],
+    ) -> Result<Vec<NewEnrollment>> {
         let workflows = self.live_workflows(account, object_type).await?;
         if workflows.is_empty() || writes.is_empty() {
             return Ok(Vec::new());
         }
-        let record_ids: Vec<RecordId> = writes.iter().filter(|w| w.previous.is_some()).map(|w| w.record.id.clone()).collect();
-        let existing = if record_ids.is_empty() { Vec::new() } else { self.store().enrollments_of_records(account, &record_ids).await? };
+        let record_ids: Vec<RecordId> = writes
+            .iter()
+            .filter(|w| w.previous.is_some())
+            .map(|w| w.record.id.clone())
+            .collect();
+        let existing = if record_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.store()
+                .enrollments_of_records(account, &record_ids)
+                .await?
+        };
         let now = self.now();
         let mut out = Vec::new();
         for w in writes {
             let props = &w.record.properties;
             let before = w.previous.as_ref().map(|p| &p.properties);
             for (wf_id, revision, wf) in &workflows {
-                let prior: Vec<_> = existing.iter().filter(|(e_wf, rec, _)| e_wf == wf_id && *rec == w.record.id).collect();
+                let prior: Vec<_> = existing
+                    .iter()
+                    .filter(|(e_wf, rec, _)| e_wf == wf_id && *rec == w.record.id)
+                    .collect();
                 if enrolls(wf, props, before, prior.iter().map(|(_, _, s)| *s)) {
                     out.push(NewEnrollment {
                         id: EnrollmentId::generate(),
@@ -323,8 +500,11 @@ pub(crate) fn enrolls(
         return false;
     }
     if prior.next().is_none() {
-        let was_matching = !is_event_like(&wf.enrollment) && before.is_some_and(|b| wf.enrollment.matches(b, None));
+        let was_matching = !is_event_like(&wf.enrollment)
+            && before.is_some_and(|b| wf.enrollment.matches(b, None));
         return !was_matching;
     }
-    wf.reenroll_on.iter().any(|p| changed(p.as_str(), props, before))
+    wf.reenroll_on
+        .iter()
+        .any(|p| changed(p.as_str(), props, before))
 }

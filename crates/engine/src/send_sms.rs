@@ -3,9 +3,10 @@
 //! prepare a whole batch before one transaction reserves limits and queues
 //! the messages.
 
+use serde_json::{json, Map, Value};
 use smsflow_core::account::AccountSettings;
-use smsflow_core::encoding::{analyze, smart_encode, SmsInfo};
 use smsflow_core::consent::is_marketing_contact;
+use smsflow_core::encoding::{analyze, smart_encode, SmsInfo};
 use smsflow_core::ids::{NumberId, RecordId, SubscriptionTypeId, UserId};
 use smsflow_core::message::{Outcome, ReasonCode};
 use smsflow_core::object::{is_empty_value, ObjectType, Record};
@@ -13,7 +14,6 @@ use smsflow_core::phone::E164;
 use smsflow_core::template::{RenderError, TemplateContext};
 use smsflow_core::workflow::{PropertyRef, SendSmsStep, MAX_BODY_CHARS};
 use smsflow_store::{NumberRow, UserRow};
-use serde_json::{json, Map, Value};
 
 /// A message ready to be limited and queued.
 #[derive(Debug, Clone)]
@@ -34,12 +34,20 @@ pub(crate) struct PendingSend {
 
 pub(crate) enum Prepared {
     /// The action ends here without a message.
-    Done { outcome: Outcome, code: ReasonCode, reason: String },
+    Done {
+        outcome: Outcome,
+        code: ReasonCode,
+        reason: String,
+    },
     Send(Box<PendingSend>),
 }
 
 fn done(outcome: Outcome, code: ReasonCode, reason: impl Into<String>) -> Prepared {
-    Prepared::Done { outcome, code, reason: reason.into() }
+    Prepared::Done {
+        outcome,
+        code,
+        reason: reason.into(),
+    }
 }
 
 /// What the send step sees of the world.
@@ -52,9 +60,15 @@ pub(crate) struct SendInputs<'a> {
     pub user: Option<&'a UserRow>,
 }
 
-fn property_of<'a>(r: &PropertyRef, inputs: &'a SendInputs<'_>) -> (Option<&'a Value>, Option<&'a Record>) {
+fn property_of<'a>(
+    r: &PropertyRef,
+    inputs: &'a SendInputs<'_>,
+) -> (Option<&'a Value>, Option<&'a Record>) {
     match r {
-        PropertyRef::Own(p) => (inputs.record.properties.get(p.as_str()), Some(inputs.record)),
+        PropertyRef::Own(p) => (
+            inputs.record.properties.get(p.as_str()),
+            Some(inputs.record),
+        ),
         PropertyRef::Contact(p) => match inputs.contact {
             Some(c) => (c.properties.get(p.as_str()), Some(c)),
             None => (None, None),
@@ -71,10 +85,18 @@ fn value_text(v: &Value) -> String {
 
 pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
     if !inputs.settings.entitlements.sms {
-        return done(Outcome::Failed, ReasonCode::SmsNotEnabled, smsflow_core::account::SMS_NOT_ENABLED);
+        return done(
+            Outcome::Failed,
+            ReasonCode::SmsNotEnabled,
+            smsflow_core::account::SMS_NOT_ENABLED,
+        );
     }
     let Some(number) = inputs.number.filter(|n| n.sms) else {
-        return done(Outcome::Failed, ReasonCode::ProviderError, format!("number {} is gone or cannot send SMS", step.from_number_id));
+        return done(
+            Outcome::Failed,
+            ReasonCode::ProviderError,
+            format!("number {} is gone or cannot send SMS", step.from_number_id),
+        );
     };
     // R6: the first non-empty of the property and its fallback.
     let mut chosen = None;
@@ -86,14 +108,21 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
         }
     }
     let Some((raw, owner)) = chosen else {
-        return done(Outcome::Skipped, ReasonCode::NoRecipient, "the recipient property and its fallback are empty");
+        return done(
+            Outcome::Skipped,
+            ReasonCode::NoRecipient,
+            "the recipient property and its fallback are empty",
+        );
     };
     let to = match E164::parse(&raw, Some(inputs.settings.default_country)) {
         Ok(p) => p,
         Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
     };
     let mut ctx = TemplateContext::default();
-    ctx.insert(inputs.record.object_type.as_str(), inputs.record.properties.clone());
+    ctx.insert(
+        inputs.record.object_type.as_str(),
+        inputs.record.properties.clone(),
+    );
     if let Some(c) = inputs.contact {
         ctx.insert(ObjectType::Contact.as_str(), c.properties.clone());
     }
@@ -110,23 +139,46 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
     let body = match step.body.render(&ctx) {
         Ok(b) => b,
         Err(RenderError::MissingToken { token }) => {
-            return done(Outcome::Failed, ReasonCode::MissingToken, format!("token `{token}` is empty and has no default"))
+            return done(
+                Outcome::Failed,
+                ReasonCode::MissingToken,
+                format!("token `{token}` is empty and has no default"),
+            )
         }
         Err(e) => return done(Outcome::Failed, ReasonCode::MissingToken, e.to_string()),
     };
-    let body = if step.smart_encoding { smart_encode(&body).into_owned() } else { body };
+    let body = if step.smart_encoding {
+        smart_encode(&body).into_owned()
+    } else {
+        body
+    };
     if body.trim().is_empty() {
-        return done(Outcome::Failed, ReasonCode::MissingToken, "the message rendered empty");
+        return done(
+            Outcome::Failed,
+            ReasonCode::MissingToken,
+            "the message rendered empty",
+        );
     }
     let chars = body.chars().count();
     if chars > MAX_BODY_CHARS {
-        return done(Outcome::Failed, ReasonCode::BodyTooLong, format!("the rendered message has {chars} characters; at most {MAX_BODY_CHARS} can be sent"));
+        return done(
+            Outcome::Failed,
+            ReasonCode::BodyTooLong,
+            format!(
+                "the rendered message has {chars} characters; at most {MAX_BODY_CHARS} can be sent"
+            ),
+        );
     }
-    let contact_id = owner.filter(|o| o.id != inputs.record.id).map(|o| o.id.clone());
+    let contact_id = owner
+        .filter(|o| o.id != inputs.record.id)
+        .map(|o| o.id.clone());
     // R19 asks about the contact the message goes to: the phone's owner when
     // that is a contact, else the record's primary contact.
-    let recipient_contact = owner.filter(|o| o.object_type == ObjectType::Contact).or(inputs.contact);
-    let marketing_contact = recipient_contact.is_some_and(|c| is_marketing_contact(c.properties.get("marketing_contact")));
+    let recipient_contact = owner
+        .filter(|o| o.object_type == ObjectType::Contact)
+        .or(inputs.contact);
+    let marketing_contact = recipient_contact
+        .is_some_and(|c| is_marketing_contact(c.properties.get("marketing_contact")));
     Prepared::Send(Box::new(PendingSend {
         from: number.e164.clone(),
         to,

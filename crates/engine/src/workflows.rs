@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use smsflow_core::ids::{AccountId, EnrollmentId, WorkflowId};
 use smsflow_core::workflow::{ActionInput, ValidWorkflow, WorkflowDefinition};
-use smsflow_store::{ActionLogFilter, ActionLogRow, EnrollmentRow, NewEnrollment, Page, WorkflowRow, WorkflowState};
+use smsflow_store::{
+    ActionLogFilter, ActionLogRow, EnrollmentRow, NewEnrollment, Page, WorkflowRow, WorkflowState,
+};
 
 /// A workflow as the API shows it.
 pub type WorkflowView = WorkflowRow;
@@ -38,7 +40,11 @@ pub fn parse_definition(body: Value) -> Result<WorkflowDefinition> {
 impl Engine {
     /// Validates against the account as it is now (R5). An SMS workflow in
     /// an account without the entitlement is refused outright (R1).
-    pub async fn validate_workflow(&self, account: &AccountId, def: &WorkflowDefinition) -> Result<ValidWorkflow> {
+    pub async fn validate_workflow(
+        &self,
+        account: &AccountId,
+        def: &WorkflowDefinition,
+    ) -> Result<ValidWorkflow> {
         let facts = self.account_facts(account).await?;
         if !facts.sms_enabled && sends_sms(&def.actions) {
             return Err(EngineError::SmsNotEnabled);
@@ -46,7 +52,11 @@ impl Engine {
         Self::validate_with(&facts, def)
     }
 
-    pub async fn create_workflow(&self, account: &AccountId, def: WorkflowDefinition) -> Result<WorkflowView> {
+    pub async fn create_workflow(
+        &self,
+        account: &AccountId,
+        def: WorkflowDefinition,
+    ) -> Result<WorkflowView> {
         let valid = self.validate_workflow(account, &def).await?;
         let now = self.now();
         let row = WorkflowRow {
@@ -66,45 +76,91 @@ impl Engine {
 
     /// Editing a published workflow makes a new draft revision; the
     /// published one keeps running until this one is published.
-    pub async fn update_workflow(&self, account: &AccountId, id: &WorkflowId, def: WorkflowDefinition) -> Result<WorkflowView> {
+    pub async fn update_workflow(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+        def: WorkflowDefinition,
+    ) -> Result<WorkflowView> {
         self.get_workflow(account, id).await?;
         let valid = self.validate_workflow(account, &def).await?;
-        Ok(self.store().save_workflow_definition(account, id, &valid.name, valid.object_type, &def, self.now()).await?)
+        Ok(self
+            .store()
+            .save_workflow_definition(
+                account,
+                id,
+                &valid.name,
+                valid.object_type,
+                &def,
+                self.now(),
+            )
+            .await?)
     }
 
     pub async fn get_workflow(&self, account: &AccountId, id: &WorkflowId) -> Result<WorkflowView> {
-        self.store().get_workflow(account, id).await.map_err(EngineError::not_found("workflow"))
+        self.store()
+            .get_workflow(account, id)
+            .await
+            .map_err(EngineError::not_found("workflow"))
     }
 
-    pub async fn list_workflows(&self, account: &AccountId, after: Option<&str>, limit: i64) -> Result<Page<WorkflowView>> {
+    pub async fn list_workflows(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<WorkflowView>> {
         Ok(self.store().list_workflows(account, after, limit).await?)
     }
 
     /// Publishes the current revision; with `enroll_existing`, records that
     /// match now are enrolled (R23). Returns the workflow and how many
     /// existing records were enrolled.
-    pub async fn publish_workflow(&self, account: &AccountId, id: &WorkflowId, enroll_existing: bool) -> Result<(WorkflowView, usize)> {
+    pub async fn publish_workflow(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+        enroll_existing: bool,
+    ) -> Result<(WorkflowView, usize)> {
         let wf = self.get_workflow(account, id).await?;
         let valid = self.validate_workflow(account, &wf.definition).await?;
         let now = self.now();
         self.store().publish_workflow(account, &wf, now).await?;
-        let enrolled = if enroll_existing { self.enroll_existing(account, &wf.id, wf.revision, &valid, now).await? } else { 0 };
+        let enrolled = if enroll_existing {
+            self.enroll_existing(account, &wf.id, wf.revision, &valid, now)
+                .await?
+        } else {
+            0
+        };
         self.wake();
         Ok((self.get_workflow(account, id).await?, enrolled))
     }
 
-    async fn enroll_existing(&self, account: &AccountId, id: &WorkflowId, revision: i64, wf: &ValidWorkflow, now: DateTime<Utc>) -> Result<usize> {
+    async fn enroll_existing(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+        revision: i64,
+        wf: &ValidWorkflow,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
         let mut after: Option<String> = None;
         let mut total = 0;
         loop {
-            let page = self.store().list_records(account, wf.object_type, after.as_deref(), 1000).await?;
+            let page = self
+                .store()
+                .list_records(account, wf.object_type, after.as_deref(), 1000)
+                .await?;
             let ids: Vec<_> = page.results.iter().map(|r| r.id.clone()).collect();
             let existing = self.store().enrollments_of_records(account, &ids).await?;
             let new: Vec<NewEnrollment> = page
                 .results
                 .iter()
                 .filter(|r| {
-                    let prior = existing.iter().filter(|(w, rec, _)| w == id && *rec == r.id).map(|(_, _, s)| *s);
+                    let prior = existing
+                        .iter()
+                        .filter(|(w, rec, _)| w == id && *rec == r.id)
+                        .map(|(_, _, s)| *s);
                     enrolls(wf, &r.properties, None, prior)
                 })
                 .map(|r| NewEnrollment {
@@ -132,22 +188,49 @@ impl Engine {
 
     /// Stops enrolling and running; enrollments resume where they were when
     /// the workflow is published again.
-    pub async fn pause_workflow(&self, account: &AccountId, id: &WorkflowId) -> Result<WorkflowView> {
+    pub async fn pause_workflow(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+    ) -> Result<WorkflowView> {
         let wf = self.get_workflow(account, id).await?;
         if wf.published_revision.is_none() {
-            return Err(EngineError::Conflict("only a published workflow can be paused".into()));
+            return Err(EngineError::Conflict(
+                "only a published workflow can be paused".into(),
+            ));
         }
-        self.store().set_workflow_state(account, id, WorkflowState::Paused, self.now()).await?;
+        self.store()
+            .set_workflow_state(account, id, WorkflowState::Paused, self.now())
+            .await?;
         self.get_workflow(account, id).await
     }
 
-    pub async fn list_enrollments(&self, account: &AccountId, id: &WorkflowId, after: Option<&str>, limit: i64) -> Result<Page<EnrollmentRow>> {
+    pub async fn list_enrollments(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<EnrollmentRow>> {
         self.get_workflow(account, id).await?;
-        Ok(self.store().list_enrollments(account, id, after, limit).await?)
+        Ok(self
+            .store()
+            .list_enrollments(account, id, after, limit)
+            .await?)
     }
 
-    pub async fn list_action_logs(&self, account: &AccountId, id: &WorkflowId, filter: &ActionLogFilter, after: Option<&str>, limit: i64) -> Result<Page<ActionLogRow>> {
+    pub async fn list_action_logs(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+        filter: &ActionLogFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<ActionLogRow>> {
         self.get_workflow(account, id).await?;
-        Ok(self.store().list_action_logs(account, id, filter, after, limit).await?)
+        Ok(self
+            .store()
+            .list_action_logs(account, id, filter, after, limit)
+            .await?)
     }
 }

@@ -3,11 +3,12 @@
 //! their kind here.
 
 use crate::{HttpGateway, Provider, Sandbox};
+use crate::{Twilio, Vonage};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The kinds a connection can have.
-pub const KINDS: &[&str] = &["http"];
+pub const KINDS: &[&str] = &["http", "smpp", "twilio", "vonage"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -29,28 +30,78 @@ pub(crate) fn string(config: &Value, field: &str) -> Result<String, ConfigError>
 }
 
 pub(crate) fn optional_string(config: &Value, field: &str) -> Option<String> {
-    config.get(field).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty())
+    config
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
 }
 
 /// Builds the adapter for a connection. `webhook_base` is this
 /// connection's public webhook URL prefix (status callbacks point there).
-pub fn build(kind: &str, config: &Value, webhook_base: &str) -> Result<Arc<dyn Provider>, ConfigError> {
+pub fn build(
+    kind: &str,
+    config: &Value,
+    webhook_base: &str,
+) -> Result<Arc<dyn Provider>, ConfigError> {
     let _ = webhook_base;
     match kind {
         "sandbox" => Ok(Arc::new(Sandbox)),
         "http" => {
             let url = string(config, "url").or_else(|_| string(config, "base_url"))?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Field("url".into(), "must be an http(s) URL".into()));
+                return Err(ConfigError::Field(
+                    "url".into(),
+                    "must be an http(s) URL".into(),
+                ));
             }
-            Ok(Arc::new(HttpGateway::new(url, optional_string(config, "token"))))
+            Ok(Arc::new(HttpGateway::new(
+                url,
+                optional_string(config, "token"),
+            )))
         }
+        "twilio" => {
+            let base = base_url_or(config, crate::twilio::DEFAULT_BASE_URL)?;
+            Ok(Arc::new(Twilio::new(
+                base,
+                string(config, "account_sid")?,
+                string(config, "auth_token")?,
+                optional_string(config, "messaging_service_sid"),
+                webhook_base,
+            )))
+        }
+        "vonage" => {
+            let base = base_url_or(config, crate::vonage::DEFAULT_BASE_URL)?;
+            Ok(Arc::new(Vonage::new(
+                base,
+                string(config, "api_key")?,
+                string(config, "api_secret")?,
+                string(config, "signature_secret")?,
+            )))
+        }
+        "smpp" => Ok(Arc::new(crate::Smpp::new(crate::SmppConfig::from_json(
+            config,
+        )?))),
         other => Err(ConfigError::UnknownKind(other.to_string())),
+    }
+}
+
+/// `config.base_url` when given (it must be http(s)), else `default`.
+fn base_url_or(config: &Value, default: &str) -> Result<String, ConfigError> {
+    match optional_string(config, "base_url") {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(url),
+        Some(_) => Err(ConfigError::Field(
+            "base_url".into(),
+            "must be an http(s) URL".into(),
+        )),
+        None => Ok(default.to_string()),
     }
 }
 
 /// The config keys that hold secrets, never shown by the API nor logged.
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["token", "secret", "password", "auth", "key", "private"].iter().any(|s| k.contains(s))
+    ["token", "secret", "password", "auth", "key", "private"]
+        .iter()
+        .any(|s| k.contains(s))
 }

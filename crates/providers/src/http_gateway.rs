@@ -20,12 +20,22 @@ pub struct HttpGateway {
 
 impl HttpGateway {
     pub fn new(url: impl Into<String>, token: Option<String>) -> Self {
+        Self::with_timeout(url, token, Duration::from_secs(30))
+    }
+
+    /// A gateway whose requests give up after `timeout` (reported as a
+    /// transient `timeout`; the idempotency key makes the retry safe).
+    pub fn with_timeout(url: impl Into<String>, token: Option<String>, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .pool_max_idle_per_host(256)
             .build()
             .expect("a client without custom TLS roots always builds");
-        Self { client, url: url.into(), token }
+        Self {
+            client,
+            url: url.into(),
+            token,
+        }
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -68,7 +78,11 @@ impl Provider for HttpGateway {
             call = call.bearer_auth(token);
         }
         let response = call.send().await.map_err(|e| SendError::Transient {
-            code: if e.is_timeout() { "timeout".into() } else { "connect".into() },
+            code: if e.is_timeout() {
+                "timeout".into()
+            } else {
+                "connect".into()
+            },
             message: e.to_string(),
             retry_after: None,
         })?;
@@ -84,7 +98,10 @@ impl Provider for HttpGateway {
                 Some("delivered") => MessageStatus::Delivered,
                 _ => MessageStatus::Sent,
             };
-            return Ok(SendReceipt { provider_message_id: accepted.id, status });
+            return Ok(SendReceipt {
+                provider_message_id: accepted.id,
+                status,
+            });
         }
         let retry_after = response
             .headers()
@@ -95,7 +112,11 @@ impl Provider for HttpGateway {
         let code = status.as_u16().to_string();
         let message = response.text().await.unwrap_or_default();
         if status.as_u16() == 429 || status.is_server_error() {
-            Err(SendError::Transient { code, message, retry_after })
+            Err(SendError::Transient {
+                code,
+                message,
+                retry_after,
+            })
         } else {
             Err(SendError::Permanent { code, message })
         }
@@ -131,16 +152,21 @@ mod tests {
     async fn sends_json_with_idempotency_key_and_reads_the_id() {
         let url = serve(Router::new().route(
             "/send",
-            post(|headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
-                assert_eq!(headers["idempotency-key"], "key-1");
-                assert_eq!(headers["authorization"], "Bearer secret");
-                assert_eq!(body["to"], "+14155550101");
-                assert_eq!(body["body"], "Hello");
-                Json(serde_json::json!({"id": "gw-1"}))
-            }),
+            post(
+                |headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+                    assert_eq!(headers["idempotency-key"], "key-1");
+                    assert_eq!(headers["authorization"], "Bearer secret");
+                    assert_eq!(body["to"], "+14155550101");
+                    assert_eq!(body["body"], "Hello");
+                    Json(serde_json::json!({"id": "gw-1"}))
+                },
+            ),
         ))
         .await;
-        let receipt = HttpGateway::new(url, Some("secret".into())).send(&req()).await.unwrap();
+        let receipt = HttpGateway::new(url, Some("secret".into()))
+            .send(&req())
+            .await
+            .unwrap();
         assert_eq!(receipt.provider_message_id, "gw-1");
         assert_eq!(receipt.status, MessageStatus::Sent);
     }
@@ -149,15 +175,29 @@ mod tests {
     async fn r12_429_is_transient_with_retry_after_and_400_is_permanent() {
         let url = serve(Router::new().route(
             "/send",
-            post(|| async { (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "7")], "slow down") }),
+            post(|| async {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "7")],
+                    "slow down",
+                )
+            }),
         ))
         .await;
         let err = HttpGateway::new(url, None).send(&req()).await.unwrap_err();
         assert_eq!(
             err,
-            SendError::Transient { code: "429".into(), message: "slow down".into(), retry_after: Some(Duration::from_secs(7)) }
+            SendError::Transient {
+                code: "429".into(),
+                message: "slow down".into(),
+                retry_after: Some(Duration::from_secs(7))
+            }
         );
-        let url = serve(Router::new().route("/send", post(|| async { (StatusCode::BAD_REQUEST, "bad number") }))).await;
+        let url = serve(Router::new().route(
+            "/send",
+            post(|| async { (StatusCode::BAD_REQUEST, "bad number") }),
+        ))
+        .await;
         let err = HttpGateway::new(url, None).send(&req()).await.unwrap_err();
         assert!(matches!(err, SendError::Permanent { code, .. } if code == "400"));
     }

@@ -6,11 +6,17 @@
 mod connection;
 mod http_gateway;
 mod sandbox;
+mod smpp;
+pub mod twilio;
+pub mod vonage;
 mod webhook;
 
 pub use connection::{build, is_secret, ConfigError, KINDS};
 pub use http_gateway::HttpGateway;
 pub use sandbox::Sandbox;
+pub use smpp::{Smpp, SmppConfig};
+pub use twilio::Twilio;
+pub use vonage::Vonage;
 pub use webhook::{WebhookError, WebhookEvent, WebhookKind, WebhookRequest};
 
 use async_trait::async_trait;
@@ -41,7 +47,11 @@ pub enum SendError {
     /// Worth retrying: timeouts, 5xx, 429. `retry_after` when the provider
     /// said how long to wait.
     #[error("transient provider error {code}: {message}")]
-    Transient { code: String, message: String, retry_after: Option<Duration> },
+    Transient {
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Will never succeed as is: invalid number, rejected, opted out at the
     /// carrier. The provider's own code is kept.
     #[error("permanent provider error {code}: {message}")]
@@ -76,6 +86,14 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Requests per minute the provider account allows (R11), if limited.
     fn requests_per_minute(&self) -> Option<u32> {
+        None
+    }
+
+    /// Adapters that receive over their own connection (SMPP) rather than
+    /// webhooks stream status and inbound events here. The receiver is
+    /// handed out once; the engine applies each event as it would a
+    /// webhook's. `None`: this provider only calls webhooks.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookEvent>> {
         None
     }
 }

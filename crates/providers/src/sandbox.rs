@@ -37,7 +37,10 @@ impl Provider for Sandbox {
                 message: "the sandbox rejects numbers +1555019xxxx".into(),
             });
         }
-        Ok(SendReceipt { provider_message_id: Self::message_id(&request.idempotency_key), status: MessageStatus::Sent })
+        Ok(SendReceipt {
+            provider_message_id: Self::message_id(&request.idempotency_key),
+            status: MessageStatus::Sent,
+        })
     }
 
     fn is_idempotent(&self) -> bool {

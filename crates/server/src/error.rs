@@ -19,7 +19,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: None,
+        }
     }
 
     pub fn validation(fields: BTreeMap<String, String>) -> Self {
@@ -30,7 +35,12 @@ impl ApiError {
             }
             n => format!("{n} fields are invalid"),
         };
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed", message, fields: Some(fields) }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            message,
+            fields: Some(fields),
+        }
     }
 
     pub fn field(name: &str, why: impl Into<String>) -> Self {
@@ -40,7 +50,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized(message: &str) -> Self {
@@ -53,14 +67,25 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::NotFound(what) => ApiError::not_found(what),
             EngineError::Validation { fields } => ApiError::validation(fields),
-            EngineError::SmsNotEnabled => ApiError::new(StatusCode::FORBIDDEN, "sms_not_enabled", e.to_string()),
+            EngineError::SmsNotEnabled => {
+                ApiError::new(StatusCode::FORBIDDEN, "sms_not_enabled", e.to_string())
+            }
             EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            EngineError::Refused { code: "limit_exceeded", message } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", message),
-            EngineError::Refused { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            EngineError::Refused {
+                code: "limit_exceeded",
+                message,
+            } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", message),
+            EngineError::Refused { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             EngineError::Unauthorized(m) => ApiError::unauthorized(m),
             EngineError::Store(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
             }
         }
     }

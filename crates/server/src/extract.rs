@@ -17,22 +17,37 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is too large")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
-            }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body is too large",
+                    )
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+                }
+            })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("body is not valid JSON: {e}"),
+            )
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {e}")))?;
         if !value.is_object() {
             return Err(ApiError::field("body", "must be a JSON object"));
         }
         serde_json::from_value(value).map(JsonBody).map_err(|e| {
             let msg = e.to_string();
             // serde names unknown fields between backticks.
-            let field = if msg.starts_with("unknown field") { msg.split('`').nth(1).unwrap_or("body") } else { "body" };
+            let field = if msg.starts_with("unknown field") {
+                msg.split('`').nth(1).unwrap_or("body")
+            } else {
+                "body"
+            };
             ApiError::field(field, msg.clone())
         })
     }
@@ -66,10 +81,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
             None => 100,
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=1000).contains(&n) => n,
-                _ => return Err(ApiError::field("limit", "must be an integer from 1 to 1000")),
+                _ => {
+                    return Err(ApiError::field(
+                        "limit",
+                        "must be an integer from 1 to 1000",
+                    ))
+                }
             },
         };
-        let after = rest.remove("after").or_else(|| rest.remove("cursor")).filter(|s| !s.is_empty());
+        let after = rest
+            .remove("after")
+            .or_else(|| rest.remove("cursor"))
+            .filter(|s| !s.is_empty());
         Ok(ListParams { limit, after, rest })
     }
 }
@@ -82,7 +105,10 @@ fn decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -113,7 +139,10 @@ pub struct Auth(pub AccountId);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         Ok(Auth(state.engine.authenticate(token).await?))
     }
@@ -125,12 +154,17 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         if state.is_admin(token) {
             Ok(Admin)
         } else {
-            Err(ApiError::unauthorized("this call needs the server admin token"))
+            Err(ApiError::unauthorized(
+                "this call needs the server admin token",
+            ))
         }
     }
 }

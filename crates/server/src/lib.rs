@@ -6,6 +6,7 @@
 mod api;
 mod error;
 mod extract;
+mod hubspot;
 mod webhooks;
 
 pub use error::ApiError;
@@ -31,7 +32,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(engine: Engine, admin_token: &str) -> Self {
-        Self { engine, admin_token_hash: Arc::new(Sha256::digest(admin_token.as_bytes()).into()) }
+        Self {
+            engine,
+            admin_token_hash: Arc::new(Sha256::digest(admin_token.as_bytes()).into()),
+        }
     }
 
     fn is_admin(&self, token: &str) -> bool {
@@ -44,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api::v1::router())
         .merge(webhooks::router())
+        .merge(hubspot::router())
         .route("/healthz", get(|| async { "ok" }))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_payload_too_large))
@@ -67,7 +72,10 @@ async fn json_payload_too_large(response: axum::response::Response) -> axum::res
     ApiError::new(
         axum::http::StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("request body is too large; the limit is {} MiB", MAX_BODY_BYTES / (1024 * 1024)),
+        format!(
+            "request body is too large; the limit is {} MiB",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
     )
     .into_response()
 }

@@ -26,19 +26,23 @@ pub struct NewAccount<'a> {
 impl Store {
     pub async fn create_account(&self, new: NewAccount<'_>) -> Result<AccountRow> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO accounts (id, name, settings, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new.id.as_str())
-            .bind(new.name)
-            .bind(to_json(new.settings))
-            .bind(ms(new.at))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO api_tokens (token_hash, account_id, created_at) VALUES ($1, $2, $3)")
-            .bind(new.token_hash)
-            .bind(new.id.as_str())
-            .bind(ms(new.at))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, name, settings, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.name)
+        .bind(to_json(new.settings))
+        .bind(ms(new.at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, account_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(new.token_hash)
+        .bind(new.id.as_str())
+        .bind(ms(new.at))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(AccountRow {
             id: new.id.clone(),
@@ -62,7 +66,12 @@ impl Store {
         })
     }
 
-    pub async fn update_account(&self, id: &AccountId, name: &str, settings: &AccountSettings) -> Result<()> {
+    pub async fn update_account(
+        &self,
+        id: &AccountId,
+        name: &str,
+        settings: &AccountSettings,
+    ) -> Result<()> {
         let done = sqlx::query("UPDATE accounts SET name = $1, settings = $2 WHERE id = $3")
             .bind(name)
             .bind(to_json(settings))
@@ -76,7 +85,9 @@ impl Store {
     }
 
     pub async fn count_accounts(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
 
@@ -85,6 +96,7 @@ impl Store {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(AccountId::from_string(text(&r, "account_id")?))).transpose()
+        row.map(|r| Ok(AccountId::from_string(text(&r, "account_id")?)))
+            .transpose()
     }
 }

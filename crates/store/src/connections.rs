@@ -62,7 +62,12 @@ impl Store {
     }
 
     /// The message a provider knows by its own id.
-    pub async fn message_by_provider_id(&self, account: &AccountId, provider: &str, provider_message_id: &str) -> Result<MessageId> {
+    pub async fn message_by_provider_id(
+        &self,
+        account: &AccountId,
+        provider: &str,
+        provider_message_id: &str,
+    ) -> Result<MessageId> {
         let row = sqlx::query("SELECT id FROM messages WHERE account_id = $1 AND provider = $2 AND provider_message_id = $3")
             .bind(account.as_str())
             .bind(provider)

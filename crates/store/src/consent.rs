@@ -53,7 +53,10 @@ pub struct ConsentRow {
 
 fn opt_parse<T: std::str::FromStr>(r: &AnyRow, col: &str) -> Result<Option<T>> {
     opt_text(r, col)?
-        .map(|s| s.parse::<T>().map_err(|_| StoreError::Corrupt(format!("{col}: {s}"))))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|_| StoreError::Corrupt(format!("{col}: {s}")))
+        })
         .transpose()
 }
 
@@ -70,7 +73,11 @@ fn consent_row(r: &AnyRow) -> Result<ConsentRow> {
 }
 
 impl Store {
-    pub async fn create_subscription_type(&self, account: &AccountId, t: &SubscriptionTypeRow) -> Result<()> {
+    pub async fn create_subscription_type(
+        &self,
+        account: &AccountId,
+        t: &SubscriptionTypeRow,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO subscription_types (id, account_id, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(t.id.as_str())
             .bind(account.as_str())
@@ -82,7 +89,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn list_subscription_types(&self, account: &AccountId) -> Result<Vec<SubscriptionTypeRow>> {
+    pub async fn list_subscription_types(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<SubscriptionTypeRow>> {
         let rows = sqlx::query("SELECT id, name, purpose, created_at FROM subscription_types WHERE account_id = $1 ORDER BY id")
             .bind(account.as_str())
             .fetch_all(&self.pool)
@@ -100,7 +110,11 @@ impl Store {
     }
 
     /// Current consent rows of these phones (all types, and `*`).
-    pub async fn consents_of_phones(&self, account: &AccountId, phones: &[E164]) -> Result<Vec<ConsentRow>> {
+    pub async fn consents_of_phones(
+        &self,
+        account: &AccountId,
+        phones: &[E164],
+    ) -> Result<Vec<ConsentRow>> {
         let mut out = Vec::new();
         for chunk in phones.chunks(500) {
             let sql = format!(
@@ -120,7 +134,11 @@ impl Store {
     }
 
     /// Every consent change of a phone, oldest first.
-    pub async fn consent_ledger(&self, account: &AccountId, phone: &E164) -> Result<Vec<ConsentChange>> {
+    pub async fn consent_ledger(
+        &self,
+        account: &AccountId,
+        phone: &E164,
+    ) -> Result<Vec<ConsentChange>> {
         let rows = sqlx::query(
             "SELECT id, phone, subscription_type_id, status, legal_basis, explanation, source, wording, record_id, \
              message_id, at FROM consent_ledger WHERE account_id = $1 AND phone = $2 ORDER BY id",
@@ -149,7 +167,12 @@ impl Store {
     }
 
     /// Records (of a type, or any) whose phone properties hold this number.
-    pub async fn records_with_phone(&self, account: &AccountId, phone: &E164, object_type: Option<ObjectType>) -> Result<Vec<RecordId>> {
+    pub async fn records_with_phone(
+        &self,
+        account: &AccountId,
+        phone: &E164,
+        object_type: Option<ObjectType>,
+    ) -> Result<Vec<RecordId>> {
         let rows = sqlx::query(
             "SELECT DISTINCT record_id FROM record_phones WHERE account_id = $1 AND phone = $2 \
              AND ($3 = '' OR object_type = $3) ORDER BY record_id",
@@ -159,13 +182,19 @@ impl Store {
         .bind(object_type.map(|t| t.as_str()).unwrap_or(""))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(RecordId::from_string(text(r, "record_id")?))).collect()
+        rows.iter()
+            .map(|r| Ok(RecordId::from_string(text(r, "record_id")?)))
+            .collect()
     }
 }
 
 impl StoreTx {
     /// Applies consent changes and appends them to the ledger.
-    pub async fn record_consents(&mut self, account: &AccountId, changes: &[ConsentChange]) -> Result<()> {
+    pub async fn record_consents(
+        &mut self,
+        account: &AccountId,
+        changes: &[ConsentChange],
+    ) -> Result<()> {
         for c in changes {
             sqlx::query(
                 "INSERT INTO consents (account_id, phone, subscription_type_id, status, legal_basis, explanation, source, updated_at) \
@@ -206,7 +235,11 @@ impl StoreTx {
     }
 
     /// Replaces the phone index entries of records.
-    pub async fn set_record_phones(&mut self, account: &AccountId, entries: &[(RecordId, ObjectType, Vec<E164>)]) -> Result<()> {
+    pub async fn set_record_phones(
+        &mut self,
+        account: &AccountId,
+        entries: &[(RecordId, ObjectType, Vec<E164>)],
+    ) -> Result<()> {
         for (record, object_type, phones) in entries {
             sqlx::query("DELETE FROM record_phones WHERE record_id = $1")
                 .bind(record.as_str())

@@ -20,7 +20,8 @@ pub struct ConversationRow {
     pub needs_attention: Option<String>,
 }
 
-const CONVERSATION_COLUMNS: &str = "id, number_id, phone, created_at, last_message_at, needs_attention";
+const CONVERSATION_COLUMNS: &str =
+    "id, number_id, phone, created_at, last_message_at, needs_attention";
 
 fn conversation_row(r: &AnyRow) -> Result<ConversationRow> {
     Ok(ConversationRow {
@@ -34,20 +35,36 @@ fn conversation_row(r: &AnyRow) -> Result<ConversationRow> {
 }
 
 impl Store {
-    pub async fn get_conversation(&self, account: &AccountId, id: &ConversationId) -> Result<ConversationRow> {
-        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+    pub async fn get_conversation(
+        &self,
+        account: &AccountId,
+        id: &ConversationId,
+    ) -> Result<ConversationRow> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         conversation_row(&row)
     }
 
     /// Conversations by id (cursor order); `needs_attention` only those
     /// flagged for an agent.
-    pub async fn list_conversations(&self, account: &AccountId, needs_attention: bool, after: Option<&str>, limit: i64) -> Result<Page<ConversationRow>> {
-        let flag = if needs_attention { " AND needs_attention IS NOT NULL" } else { "" };
+    pub async fn list_conversations(
+        &self,
+        account: &AccountId,
+        needs_attention: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<ConversationRow>> {
+        let flag = if needs_attention {
+            " AND needs_attention IS NOT NULL"
+        } else {
+            ""
+        };
         let rows = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE account_id = $1 AND id > $2{flag} ORDER BY id LIMIT $3"
         ))
@@ -56,14 +73,21 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let list = rows.iter().map(conversation_row).collect::<Result<Vec<_>>>()?;
+        let list = rows
+            .iter()
+            .map(conversation_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(list, limit, |c| c.id.to_string()))
     }
 }
 
 impl StoreTx {
     /// Marks conversations active now.
-    pub async fn touch_conversations(&mut self, ids: &[ConversationId], at: DateTime<Utc>) -> Result<()> {
+    pub async fn touch_conversations(
+        &mut self,
+        ids: &[ConversationId],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "UPDATE conversations SET last_message_at = $1 WHERE id IN ({})",
@@ -79,7 +103,11 @@ impl StoreTx {
     }
 
     /// Sets or clears the attention flag.
-    pub async fn flag_conversation(&mut self, id: &ConversationId, reason: Option<&str>) -> Result<()> {
+    pub async fn flag_conversation(
+        &mut self,
+        id: &ConversationId,
+        reason: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("UPDATE conversations SET needs_attention = $1 WHERE id = $2")
             .bind(reason)
             .bind(id.as_str())

@@ -72,7 +72,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn list_users(&self, account: &AccountId, after: Option<&str>, limit: i64) -> Result<Page<UserRow>> {
+    pub async fn list_users(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<UserRow>> {
         let rows = sqlx::query(
             "SELECT id, name, email, created_at FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
@@ -86,12 +91,14 @@ impl Store {
     }
 
     pub async fn get_user(&self, account: &AccountId, id: &UserId) -> Result<UserRow> {
-        let row = sqlx::query("SELECT id, name, email, created_at FROM users WHERE account_id = $1 AND id = $2")
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT id, name, email, created_at FROM users WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         user_row(&row)
     }
 
@@ -101,7 +108,9 @@ impl Store {
             .bind(account.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(UserId::from_string(text(r, "id")?))).collect()
+        rows.iter()
+            .map(|r| Ok(UserId::from_string(text(r, "id")?)))
+            .collect()
     }
 
     /// Creates a number and its user links in one transaction.
@@ -158,7 +167,12 @@ impl Store {
     }
 
     /// Replaces the users linked to a number.
-    pub async fn set_number_users(&self, account: &AccountId, number: &NumberId, users: &[UserId]) -> Result<()> {
+    pub async fn set_number_users(
+        &self,
+        account: &AccountId,
+        number: &NumberId,
+        users: &[UserId],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let owned = sqlx::query("SELECT id FROM numbers WHERE account_id = $1 AND id = $2")
             .bind(account.as_str())
@@ -184,31 +198,38 @@ impl Store {
     }
 
     pub async fn get_number(&self, account: &AccountId, id: &NumberId) -> Result<NumberRow> {
-        let row = sqlx::query(&format!("SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = $1 AND id = $2"))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let mut n = number_row(&row)?;
         n.user_ids = self.linked_users(&n.id).await?;
         Ok(n)
     }
 
     async fn linked_users(&self, number: &NumberId) -> Result<Vec<UserId>> {
-        let rows = sqlx::query("SELECT user_id FROM number_users WHERE number_id = $1 ORDER BY user_id")
-            .bind(number.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(UserId::from_string(text(r, "user_id")?))).collect()
+        let rows =
+            sqlx::query("SELECT user_id FROM number_users WHERE number_id = $1 ORDER BY user_id")
+                .bind(number.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(UserId::from_string(text(r, "user_id")?)))
+            .collect()
     }
 
     /// Every number of the account with its linked users.
     pub async fn list_numbers(&self, account: &AccountId) -> Result<Vec<NumberRow>> {
-        let rows = sqlx::query(&format!("SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = $1 ORDER BY id"))
-            .bind(account.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = $1 ORDER BY id"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         let mut numbers = rows.iter().map(number_row).collect::<Result<Vec<_>>>()?;
         let links = sqlx::query(
             "SELECT l.number_id, l.user_id FROM number_users l JOIN numbers n ON n.id = l.number_id \
@@ -226,7 +247,11 @@ impl Store {
         Ok(numbers)
     }
 
-    pub async fn custom_properties(&self, account: &AccountId, object_type: ObjectType) -> Result<Vec<PropertyDef>> {
+    pub async fn custom_properties(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<Vec<PropertyDef>> {
         let rows = sqlx::query(
             "SELECT name, label, kind FROM property_defs WHERE account_id = $1 AND object_type = $2 ORDER BY name",
         )
@@ -245,7 +270,12 @@ impl Store {
             .collect()
     }
 
-    pub async fn create_property(&self, account: &AccountId, object_type: ObjectType, def: &PropertyDef) -> Result<()> {
+    pub async fn create_property(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        def: &PropertyDef,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO property_defs (account_id, object_type, name, label, kind) VALUES ($1, $2, $3, $4, $5)")
             .bind(account.as_str())
             .bind(object_type.as_str())

@@ -174,7 +174,7 @@ impl Store {
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
         let row = sqlx::query(
             "SELECT MIN(t) AS t FROM (SELECT MIN(due_at) AS t FROM enrollments \
-             UNION ALL SELECT MIN(due_at) AS t FROM messages) due",
+             UNION ALL SELECT MIN(due_at) AS t FROM messages WHERE status = 'queued') due",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -198,7 +198,10 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let list = rows.iter().map(enrollment_row).collect::<Result<Vec<_>>>()?;
+        let list = rows
+            .iter()
+            .map(enrollment_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(list, limit, |e| e.id.to_string()))
     }
 }

@@ -9,13 +9,16 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod connections;
 mod consent;
 mod conversations;
 mod directory;
 mod dry_run;
 mod enrollments;
+mod hubspot;
 mod messages;
 mod records;
+mod recovery;
 mod rows;
 mod sms_messages;
 mod tx;
@@ -23,15 +26,18 @@ mod tx;
 mod workflows;
 
 pub use accounts::{AccountRow, NewAccount};
-pub use conversations::ConversationRow;
+pub use connections::ConnectionRow;
 pub use consent::{ConsentChange, ConsentRow, SubscriptionTypeRow};
+pub use conversations::ConversationRow;
 pub use directory::{NumberRow, UserRow};
 pub use enrollments::{ClaimedEnrollment, EnrollmentRow, EnrollmentState, NewEnrollment};
+pub use hubspot::{ExecutionClaim, HubspotExecutionRow, HubspotLogRow, HubspotPortalRow};
 pub use messages::{
-    ActionLogFilter, ActionLogRow, EngagementRow, MessageFilter, MessageRow, NewMessage, OutboxMessage,
-    UsageRow,
+    ActionLogFilter, ActionLogRow, EngagementRow, MessageFilter, MessageRow, NewMessage,
+    OutboxMessage, UsageRow,
 };
 pub use records::RecordWrite;
+pub use recovery::{PaceBucket, PaceDemand, PaceGrant, HANDOFF_UNKNOWN_REASON};
 pub use sms_messages::{SmsMessageContent, SmsMessageRevisionRow, SmsMessageRow, SmsMessageState};
 pub use tx::{CounterGrant, StoreTx};
 pub use workflows::{WorkflowRow, WorkflowState};
@@ -91,7 +97,10 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { results, next_cursor }
+        Page {
+            results,
+            next_cursor,
+        }
     }
 }
 
@@ -120,7 +129,11 @@ impl Store {
         };
         let pool = match backend {
             Backend::Sqlite => {
-                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 let options = AnyConnectOptions::from_str(&url)?;
                 // SQLite allows one writer at a time; a single connection makes
                 // every transaction a clean serial section (no SQLITE_BUSY on
@@ -154,8 +167,16 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ use crate::{ms, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
-    AccountId, ActionLogId, ConversationId, EngagementId, EnrollmentId, MessageId, NumberId, RecordId, UserId,
-    WorkflowId,
+    AccountId, ActionLogId, ConversationId, EngagementId, EnrollmentId, MessageId, NumberId,
+    RecordId, UserId, WorkflowId,
 };
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
 use smsflow_core::phone::E164;
@@ -156,7 +156,8 @@ pub(crate) fn message_row(r: &AnyRow) -> Result<MessageRow> {
 /// Reads a snake_case enum stored as its serde string.
 pub(crate) fn parse_serde<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T> {
     let raw = text(r, col)?;
-    serde_json::from_value(serde_json::Value::String(raw)).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+    serde_json::from_value(serde_json::Value::String(raw))
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
 pub(crate) fn serde_str<T: serde::Serialize>(v: &T) -> String {
@@ -167,8 +168,13 @@ pub(crate) fn serde_str<T: serde::Serialize>(v: &T) -> String {
 }
 
 pub(crate) fn split_periods(raw: Option<String>) -> Vec<String> {
-    raw.map(|s| s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
+    raw.map(|s| {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn action_log_row(r: &AnyRow) -> Result<ActionLogRow> {
@@ -193,12 +199,14 @@ fn action_log_row(r: &AnyRow) -> Result<ActionLogRow> {
 
 impl Store {
     pub async fn get_message(&self, account: &AccountId, id: &MessageId) -> Result<MessageRow> {
-        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND id = $2"))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         message_row(&row)
     }
 
@@ -209,7 +217,8 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Page<MessageRow>> {
-        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND id > $2");
+        let mut sql =
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE account_id = $1 AND id > $2");
         let mut binds: Vec<String> = Vec::new();
         let mut add = |col: &str, v: Option<String>| {
             if let Some(v) = v {
@@ -217,14 +226,25 @@ impl Store {
                 sql.push_str(&format!(" AND {col} = ${}", binds.len() + 2));
             }
         };
-        add("record_id", filter.record_id.as_ref().map(|v| v.to_string()));
-        add("workflow_id", filter.workflow_id.as_ref().map(|v| v.to_string()));
-        add("conversation_id", filter.conversation_id.as_ref().map(|v| v.to_string()));
+        add(
+            "record_id",
+            filter.record_id.as_ref().map(|v| v.to_string()),
+        );
+        add(
+            "workflow_id",
+            filter.workflow_id.as_ref().map(|v| v.to_string()),
+        );
+        add(
+            "conversation_id",
+            filter.conversation_id.as_ref().map(|v| v.to_string()),
+        );
         add("status", filter.status.map(|v| v.as_str().to_string()));
         add("direction", filter.direction.map(|v| serde_str(&v)));
         add("provider", filter.provider.clone());
         sql.push_str(&format!(" ORDER BY id LIMIT ${}", binds.len() + 3));
-        let mut q = sqlx::query(&sql).bind(account.as_str()).bind(after.unwrap_or(""));
+        let mut q = sqlx::query(&sql)
+            .bind(account.as_str())
+            .bind(after.unwrap_or(""));
         for b in &binds {
             q = q.bind(b.as_str());
         }
@@ -234,8 +254,8 @@ impl Store {
     }
 
     /// Leases up to `limit` queued messages that are due for hand-off and
-    /// marks them `sending`. A message whose lease ran out is due again; its
-    /// idempotency key keeps the provider from sending it twice.
+    /// marks them `sending`. Only `queued` ones: a message left in `sending`
+    /// by a node that died is the reaper's (R12), never re-sent blindly.
     pub async fn claim_outbox(
         &self,
         owner: &str,
@@ -245,7 +265,7 @@ impl Store {
     ) -> Result<Vec<OutboxMessage>> {
         let sql = format!(
             "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM messages WHERE due_at <= $3 \
+             WHERE id IN (SELECT id FROM messages WHERE due_at <= $3 AND status = 'queued' \
                           AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4 {}) \
              RETURNING {MESSAGE_COLUMNS}",
             self.skip_locked()
@@ -315,7 +335,10 @@ impl Store {
         for (col, v) in [
             ("outcome", filter.outcome.map(|o| o.as_str().to_string())),
             ("action_id", filter.action_id.clone()),
-            ("record_id", filter.record_id.as_ref().map(|r| r.to_string())),
+            (
+                "record_id",
+                filter.record_id.as_ref().map(|r| r.to_string()),
+            ),
         ] {
             if let Some(v) = v {
                 binds.push(v);
@@ -331,7 +354,10 @@ impl Store {
             q = q.bind(b.as_str());
         }
         let rows = q.bind(limit + 1).fetch_all(&self.pool).await?;
-        let list = rows.iter().map(action_log_row).collect::<Result<Vec<_>>>()?;
+        let list = rows
+            .iter()
+            .map(action_log_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(list, limit, |l| l.id.to_string()))
     }
 

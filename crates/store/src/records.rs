@@ -13,7 +13,8 @@ pub struct RecordWrite {
     pub previous: Option<Record>,
 }
 
-pub(crate) const RECORD_COLUMNS: &str = "id, object_type, properties, associations, created_at, updated_at";
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, object_type, properties, associations, created_at, updated_at";
 
 pub(crate) fn record_row(r: &AnyRow) -> Result<Record> {
     Ok(Record {
@@ -28,11 +29,19 @@ pub(crate) fn record_row(r: &AnyRow) -> Result<Record> {
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
-    pub async fn get_record(&self, account: &AccountId, object_type: ObjectType, id: &RecordId) -> Result<Record> {
+    pub async fn get_record(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        id: &RecordId,
+    ) -> Result<Record> {
         let row = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE account_id = $1 AND object_type = $2 AND id = $3"
         ))

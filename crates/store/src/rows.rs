@@ -41,7 +41,8 @@ where
     T::Err: std::fmt::Display,
 {
     let raw = text(row, col)?;
-    raw.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("{col}: {e}")))
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {

@@ -68,7 +68,13 @@ impl StoreTx {
 
     /// `INSERT INTO table (columns) VALUES (…), (…) [suffix]` in chunks that
     /// stay under both databases' bind-parameter limits.
-    async fn insert_rows(&mut self, table: &str, columns: &[&str], rows: Vec<Vec<Arg>>, suffix: &str) -> Result<()> {
+    async fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Arg>>,
+        suffix: &str,
+    ) -> Result<()> {
         const MAX_ROWS: usize = 100;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
@@ -86,7 +92,14 @@ impl StoreTx {
                     if c > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("${n}"));
+                    // SQLite looks a named parameter (`$N`) up by a linear
+                    // scan on every bind, which makes a 100-row insert
+                    // quadratic in its parameters; anonymous `?` are bound
+                    // by position in O(1). The order is the same.
+                    match self.backend {
+                        Backend::Sqlite => sql.push('?'),
+                        Backend::Postgres => sql.push_str(&format!("${n}")),
+                    }
                 }
                 sql.push(')');
             }
@@ -124,7 +137,15 @@ impl StoreTx {
             .collect();
         self.insert_rows(
             "records",
-            &["id", "account_id", "object_type", "properties", "associations", "created_at", "updated_at"],
+            &[
+                "id",
+                "account_id",
+                "object_type",
+                "properties",
+                "associations",
+                "created_at",
+                "updated_at",
+            ],
             rows,
             "ON CONFLICT (id) DO UPDATE SET properties = excluded.properties, \
              associations = excluded.associations, updated_at = excluded.updated_at",
@@ -226,7 +247,9 @@ impl StoreTx {
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("lease on enrollment {id} was lost")));
+            return Err(StoreError::Conflict(format!(
+                "lease on enrollment {id} was lost"
+            )));
         }
         Ok(())
     }
@@ -234,10 +257,19 @@ impl StoreTx {
     /// Reserves up to `want` sends against every counter in `keys`
     /// (each with its limit) in one atomic step (R9). Counters are locked in
     /// a fixed order so concurrent reservations cannot deadlock.
-    pub async fn reserve(&mut self, account: &AccountId, keys: &[(CounterKey, i64)], want: i64) -> Result<CounterGrant> {
+    pub async fn reserve(
+        &mut self,
+        account: &AccountId,
+        keys: &[(CounterKey, i64)],
+        want: i64,
+    ) -> Result<CounterGrant> {
         let mut keys: Vec<&(CounterKey, i64)> = keys.iter().collect();
         keys.sort_by(|a, b| {
-            (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(b.0.subject.kind(), b.0.subject.id(), &b.0.period))
+            (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(
+                b.0.subject.kind(),
+                b.0.subject.id(),
+                &b.0.period,
+            ))
         });
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE",
@@ -290,7 +322,12 @@ impl StoreTx {
     }
 
     /// Gives back reservations of messages that never reached a provider.
-    pub async fn release(&mut self, subjects: &[(&str, &str)], periods: &[String], n: i64) -> Result<()> {
+    pub async fn release(
+        &mut self,
+        subjects: &[(&str, &str)],
+        periods: &[String],
+        n: i64,
+    ) -> Result<()> {
         for (kind, id) in subjects {
             for period in periods {
                 sqlx::query(
@@ -317,7 +354,15 @@ impl StoreTx {
     ) -> Result<()> {
         let rows = list
             .iter()
-            .map(|(id, number, phone)| vec![t(id.as_str()), t(account.as_str()), t(number.as_str()), t(phone.as_str()), i(ms(at))])
+            .map(|(id, number, phone)| {
+                vec![
+                    t(id.as_str()),
+                    t(account.as_str()),
+                    t(number.as_str()),
+                    t(phone.as_str()),
+                    i(ms(at)),
+                ]
+            })
             .collect();
         self.insert_rows(
             "conversations",
@@ -452,8 +497,21 @@ impl StoreTx {
                 ]
             })
             .collect();
-        self.insert_rows("engagements", &["id", "account_id", "record_id", "kind", "message_id", "body", "at"], rows, "")
-            .await
+        self.insert_rows(
+            "engagements",
+            &[
+                "id",
+                "account_id",
+                "record_id",
+                "kind",
+                "message_id",
+                "body",
+                "at",
+            ],
+            rows,
+            "",
+        )
+        .await
     }
 
     /// Records a successful hand-off: the message leaves the outbox.
@@ -479,7 +537,13 @@ impl StoreTx {
     }
 
     /// Puts a message back in the outbox after a transient failure.
-    pub async fn mark_retry(&mut self, id: &MessageId, retry_at: DateTime<Utc>, error: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn mark_retry(
+        &mut self,
+        id: &MessageId,
+        retry_at: DateTime<Utc>,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE messages SET status = 'queued', due_at = $1, error = $2, updated_at = $3, \
              lease_owner = NULL, lease_until = NULL WHERE id = $4",
@@ -495,7 +559,13 @@ impl StoreTx {
 
     /// Fails a message for good and turns its action log entry into a
     /// failure naming the provider's code.
-    pub async fn mark_failed(&mut self, id: &MessageId, code: &str, error: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn mark_failed(
+        &mut self,
+        id: &MessageId,
+        code: &str,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE messages SET status = 'failed', error_code = $1, error = $2, updated_at = $3, due_at = NULL, \
              lease_owner = NULL, lease_until = NULL WHERE id = $4",
@@ -518,6 +588,7 @@ impl StoreTx {
 
     /// Sets one property on a record inside the step's transaction.
     pub async fn update_record(&mut self, account: &AccountId, record: &Record) -> Result<()> {
-        self.upsert_records(account, std::slice::from_ref(record)).await
+        self.upsert_records(account, std::slice::from_ref(record))
+            .await
     }
 }

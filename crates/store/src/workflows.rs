@@ -130,16 +130,23 @@ impl Store {
     }
 
     pub async fn get_workflow(&self, account: &AccountId, id: &WorkflowId) -> Result<WorkflowRow> {
-        let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE account_id = $1 AND id = $2"))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         workflow_row(&row)
     }
 
-    pub async fn list_workflows(&self, account: &AccountId, after: Option<&str>, limit: i64) -> Result<Page<WorkflowRow>> {
+    pub async fn list_workflows(
+        &self,
+        account: &AccountId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<WorkflowRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
@@ -153,7 +160,12 @@ impl Store {
     }
 
     /// Freezes the current definition as a published revision.
-    pub async fn publish_workflow(&self, account: &AccountId, w: &WorkflowRow, at: DateTime<Utc>) -> Result<()> {
+    pub async fn publish_workflow(
+        &self,
+        account: &AccountId,
+        w: &WorkflowRow,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO workflow_revisions (workflow_id, revision, definition, published_at) VALUES ($1, $2, $3, $4) \
@@ -186,13 +198,15 @@ impl Store {
         state: WorkflowState,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query("UPDATE workflows SET state = $1, updated_at = $2 WHERE account_id = $3 AND id = $4")
-            .bind(state.as_str())
-            .bind(ms(at))
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE workflows SET state = $1, updated_at = $2 WHERE account_id = $3 AND id = $4",
+        )
+        .bind(state.as_str())
+        .bind(ms(at))
+        .bind(account.as_str())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -201,7 +215,11 @@ impl Store {
 
     /// (id, published revision) of the account's published workflows for an
     /// object type: the ones that enroll records now.
-    pub async fn published_workflows(&self, account: &AccountId, object_type: ObjectType) -> Result<Vec<(WorkflowId, i64)>> {
+    pub async fn published_workflows(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<Vec<(WorkflowId, i64)>> {
         let rows = sqlx::query(
             "SELECT id, published_revision FROM workflows WHERE account_id = $1 AND object_type = $2 \
              AND state = 'published' AND published_revision IS NOT NULL ORDER BY id",
@@ -211,7 +229,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((WorkflowId::from_string(text(r, "id")?), int(r, "published_revision")?)))
+            .map(|r| {
+                Ok((
+                    WorkflowId::from_string(text(r, "id")?),
+                    int(r, "published_revision")?,
+                ))
+            })
             .collect()
     }
 
@@ -225,13 +248,19 @@ impl Store {
         parse(&row, "state")
     }
 
-    pub async fn workflow_revision(&self, id: &WorkflowId, revision: i64) -> Result<WorkflowDefinition> {
-        let row = sqlx::query("SELECT definition FROM workflow_revisions WHERE workflow_id = $1 AND revision = $2")
-            .bind(id.as_str())
-            .bind(revision)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+    pub async fn workflow_revision(
+        &self,
+        id: &WorkflowId,
+        revision: i64,
+    ) -> Result<WorkflowDefinition> {
+        let row = sqlx::query(
+            "SELECT definition FROM workflow_revisions WHERE workflow_id = $1 AND revision = $2",
+        )
+        .bind(id.as_str())
+        .bind(revision)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         json(&row, "definition")
     }
 }

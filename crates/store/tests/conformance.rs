@@ -1297,19 +1297,24 @@ async fn outbox_claims_hand_off_retry_and_failure(store: &Store) {
     );
     assert_eq!(again[0].row.attempts, 2);
 
-    // A lease that runs out makes the message due again.
+    // A lease that runs out in `sending` is not claimed for hand-off again
+    // (its outcome is unknown): the reaper takes it over (R12).
     let expired = retry_at + lease + Duration::seconds(1);
-    let taken_over = store
+    assert!(store
         .claim_outbox("node-d", expired, expired + lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.row.id != *retried));
+    let taken_over = store
+        .claim_stale_sending("node-d", expired, expired + lease, 10)
         .await
         .unwrap();
     assert_eq!(taken_over.len(), 1);
     assert_eq!(taken_over[0].row.id, *retried);
 
-    // A claimed message keeps its due time until it is handed off or
-    // failed, so an idle worker wakes for it; handed-off and failed ones
-    // and inbound messages are never due.
-    assert_eq!(store.next_due().await.unwrap(), Some(retry_at));
+    // Only queued messages are due: one in `sending` is the reaper's,
+    // handed-off and failed ones and inbound messages are never due.
     let mut tx = store.begin().await.unwrap();
     tx.mark_handed_off(retried, "SM456", MessageStatus::Sent, expired)
         .await

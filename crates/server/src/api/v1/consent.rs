@@ -18,11 +18,23 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list_types(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::all(&s.engine.list_subscription_types(&a).await?, views::subscription_type)))
+    Ok(Json(views::all(
+        &s.engine.list_subscription_types(&a).await?,
+        views::subscription_type,
+    )))
 }
 
-async fn create_type(Auth(a): Auth, State(s): State<AppState>, JsonBody(input): JsonBody<SubscriptionTypeInput>) -> ApiResult<(StatusCode, Json<Value>)> {
-    Ok((StatusCode::CREATED, Json(views::subscription_type(&s.engine.create_subscription_type(&a, input).await?))))
+async fn create_type(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(input): JsonBody<SubscriptionTypeInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(views::subscription_type(
+            &s.engine.create_subscription_type(&a, input).await?,
+        )),
+    ))
 }
 
 fn consent_view(v: &ConsentView) -> Value {
@@ -40,10 +52,21 @@ fn consent_view(v: &ConsentView) -> Value {
     })
 }
 
-async fn show(Auth(a): Auth, State(s): State<AppState>, Path(phone): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(phone): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(consent_view(&s.engine.get_consent(&a, &phone).await?)))
 }
 
-async fn update(Auth(a): Auth, State(s): State<AppState>, Path(phone): Path<String>, JsonBody(input): JsonBody<ConsentInput>) -> ApiResult<Json<Value>> {
-    Ok(Json(consent_view(&s.engine.put_consent(&a, &phone, input).await?)))
+async fn update(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(phone): Path<String>,
+    JsonBody(input): JsonBody<ConsentInput>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(consent_view(
+        &s.engine.put_consent(&a, &phone, input).await?,
+    )))
 }

@@ -25,9 +25,17 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
         record_id: get("record_id").map(|v| RecordId::from(v.as_str())),
         workflow_id: get("workflow_id").map(|v| WorkflowId::from(v.as_str())),
         conversation_id: get("conversation_id").map(|v| ConversationId::from(v.as_str())),
-        status: get("status").map(|v| v.parse::<MessageStatus>().map_err(|e| ApiError::field("status", e.to_string()))).transpose()?,
+        status: get("status")
+            .map(|v| {
+                v.parse::<MessageStatus>()
+                    .map_err(|e| ApiError::field("status", e.to_string()))
+            })
+            .transpose()?,
         direction: get("direction")
-            .map(|v| serde_json::from_value::<Direction>(json!(v)).map_err(|_| ApiError::field("direction", "must be outbound or inbound")))
+            .map(|v| {
+                serde_json::from_value::<Direction>(json!(v))
+                    .map_err(|_| ApiError::field("direction", "must be outbound or inbound"))
+            })
             .transpose()?,
         provider: get("provider").cloned(),
     })
@@ -35,11 +43,24 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
 
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let filter = message_filter(&p)?;
-    Ok(Json(views::list(s.engine.list_messages(&a, &filter, p.after.as_deref(), p.limit).await?, views::message)))
+    Ok(Json(views::list(
+        s.engine
+            .list_messages(&a, &filter, p.after.as_deref(), p.limit)
+            .await?,
+        views::message,
+    )))
 }
 
-async fn show(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::message(&s.engine.get_message(&a, &MessageId::from_string(id)).await?)))
+async fn show(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::message(
+        &s.engine
+            .get_message(&a, &MessageId::from_string(id))
+            .await?,
+    )))
 }
 
 async fn usage(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {

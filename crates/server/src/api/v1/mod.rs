@@ -6,8 +6,10 @@ mod consent;
 mod conversations;
 mod directory;
 mod dry_run;
+mod integrations;
 mod messages;
 mod objects;
+mod providers;
 mod sandbox;
 mod sms_messages;
 mod views;
@@ -27,5 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(dry_run::router())
         .merge(messages::router())
         .merge(sandbox::router())
+        .merge(providers::router())
         .merge(sms_messages::router())
+        .merge(integrations::router())
 }

@@ -23,7 +23,12 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
     let config: serde_json::Map<String, Value> = c
         .config
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| !is_secret(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !is_secret(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     json!({
         "id": c.id, "kind": c.kind, "name": c.name, "config": config,
@@ -31,16 +36,29 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
     })
 }
 
-async fn create(Auth(a): Auth, State(s): State<AppState>, JsonBody(input): JsonBody<ConnectionInput>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(input): JsonBody<ConnectionInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let c = s.engine.create_connection(&a, input).await?;
     Ok((StatusCode::CREATED, Json(view(&s.engine, &c))))
 }
 
 async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list = s.engine.list_connections(&a).await?;
-    Ok(Json(json!({"results": list.iter().map(|c| view(&s.engine, c)).collect::<Vec<_>>(), "next_cursor": null})))
+    Ok(Json(
+        json!({"results": list.iter().map(|c| view(&s.engine, c)).collect::<Vec<_>>(), "next_cursor": null}),
+    ))
 }
 
-async fn show(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(view(&s.engine, &s.engine.get_connection(&a, &id).await?)))
+async fn show(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(view(
+        &s.engine,
+        &s.engine.get_connection(&a, &id).await?,
+    )))
 }

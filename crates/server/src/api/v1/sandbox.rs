@@ -27,12 +27,19 @@ async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiR
     let mut filter = message_filter(&p)?;
     filter.provider = Some("sandbox".into());
     filter.direction = Some(Direction::Outbound);
-    let mut page = s.engine.list_messages(&a, &filter, p.after.as_deref(), p.limit).await?;
+    let mut page = s
+        .engine
+        .list_messages(&a, &filter, p.after.as_deref(), p.limit)
+        .await?;
     page.results.retain(|m| m.handed_off_at.is_some());
     Ok(Json(views::list(page, views::message)))
 }
 
-async fn inbound(Auth(a): Auth, State(s): State<AppState>, JsonBody(input): JsonBody<InboundInput>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn inbound(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(input): JsonBody<InboundInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let m = s.engine.sandbox_inbound(&a, input).await?;
     Ok((StatusCode::CREATED, Json(views::message(&m))))
 }
@@ -44,6 +51,12 @@ struct StatusBody {
     status: Option<Value>,
 }
 
-async fn status(Auth(a): Auth, State(s): State<AppState>, JsonBody(b): JsonBody<StatusBody>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::message(&s.engine.sandbox_status(&a, b.message_id, b.status).await?)))
+async fn status(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<StatusBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::message(
+        &s.engine.sandbox_status(&a, b.message_id, b.status).await?,
+    )))
 }

@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 use smsflow_core::object::Record;
-use smsflow_store::{SubscriptionTypeRow, AccountRow, ActionLogRow, EngagementRow, EnrollmentRow, MessageRow, NumberRow, Page, UserRow, WorkflowRow};
+use smsflow_store::{
+    AccountRow, ActionLogRow, EngagementRow, EnrollmentRow, MessageRow, NumberRow, Page,
+    SubscriptionTypeRow, UserRow, WorkflowRow,
+};
 
 pub fn list<T>(page: Page<T>, f: impl Fn(&T) -> Value) -> Value {
     json!({"results": page.results.iter().map(f).collect::<Vec<_>>(), "next_cursor": page.next_cursor})
@@ -17,7 +20,7 @@ pub fn account(a: &AccountRow) -> Value {
     let s = &a.settings;
     json!({
         "id": a.id, "name": a.name, "entitlements": s.entitlements, "time_zone": s.time_zone.name(),
-        "default_country": s.default_country, "limits": s.limits, "quiet_hours": s.quiet_hours, "keywords": s.keywords,
+        "default_country": s.default_country, "limits": s.limits, "quiet_hours": s.quiet_hours, "keywords": s.keywords, "delivery": s.delivery,
         "created_at": a.created_at,
     })
 }

@@ -27,72 +27,169 @@ pub fn router() -> Router<AppState> {
         .route("/workflows/{id}/action-logs", get(action_logs))
 }
 
-async fn create(Auth(a): Auth, State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let w = s.engine.create_workflow(&a, parse_definition(body)?).await?;
+async fn create(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = s
+        .engine
+        .create_workflow(&a, parse_definition(body)?)
+        .await?;
     Ok((StatusCode::CREATED, Json(views::workflow(&w))))
 }
 
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
-    Ok(Json(views::list(s.engine.list_workflows(&a, p.after.as_deref(), p.limit).await?, views::workflow)))
+    Ok(Json(views::list(
+        s.engine
+            .list_workflows(&a, p.after.as_deref(), p.limit)
+            .await?,
+        views::workflow,
+    )))
 }
 
-async fn show(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::workflow(&s.engine.get_workflow(&a, &WorkflowId::from_string(id)).await?)))
+async fn show(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::workflow(
+        &s.engine
+            .get_workflow(&a, &WorkflowId::from_string(id))
+            .await?,
+    )))
 }
 
-async fn update(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    let w = s.engine.update_workflow(&a, &WorkflowId::from_string(id), parse_definition(body)?).await?;
+async fn update(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = s
+        .engine
+        .update_workflow(&a, &WorkflowId::from_string(id), parse_definition(body)?)
+        .await?;
     Ok(Json(views::workflow(&w)))
 }
 
 /// Validates the saved definition against the account as it is now.
-async fn validate(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let w = s.engine.get_workflow(&a, &WorkflowId::from_string(id)).await?;
+async fn validate(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let w = s
+        .engine
+        .get_workflow(&a, &WorkflowId::from_string(id))
+        .await?;
     s.engine.validate_workflow(&a, &w.definition).await?;
     Ok(Json(json!({"valid": true})))
 }
 
-async fn validate_unsaved(Auth(a): Auth, State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    s.engine.validate_workflow(&a, &parse_definition(body)?).await?;
+async fn validate_unsaved(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    s.engine
+        .validate_workflow(&a, &parse_definition(body)?)
+        .await?;
     Ok(Json(json!({"valid": true})))
 }
 
-async fn publish(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+async fn publish(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
     let enroll_existing = if body.is_empty() {
         false
     } else {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
         match v.get("enroll_existing") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(ApiError::field("enroll_existing", "must be true or false")),
         }
     };
-    let (w, enrolled) = s.engine.publish_workflow(&a, &WorkflowId::from_string(id), enroll_existing).await?;
+    let (w, enrolled) = s
+        .engine
+        .publish_workflow(&a, &WorkflowId::from_string(id), enroll_existing)
+        .await?;
     let mut body = views::workflow(&w);
     body["enrolled"] = json!(enrolled);
     Ok(Json(body))
 }
 
-async fn pause(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::workflow(&s.engine.pause_workflow(&a, &WorkflowId::from_string(id)).await?)))
+async fn pause(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::workflow(
+        &s.engine
+            .pause_workflow(&a, &WorkflowId::from_string(id))
+            .await?,
+    )))
 }
 
-async fn enrollments(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, p: ListParams) -> ApiResult<Json<Value>> {
-    let page = s.engine.list_enrollments(&a, &WorkflowId::from_string(id), p.after.as_deref(), p.limit).await?;
+async fn enrollments(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    p: ListParams,
+) -> ApiResult<Json<Value>> {
+    let page = s
+        .engine
+        .list_enrollments(
+            &a,
+            &WorkflowId::from_string(id),
+            p.after.as_deref(),
+            p.limit,
+        )
+        .await?;
     Ok(Json(views::list(page, views::enrollment)))
 }
 
-async fn action_logs(Auth(a): Auth, State(s): State<AppState>, Path(id): Path<String>, p: ListParams) -> ApiResult<Json<Value>> {
+async fn action_logs(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    p: ListParams,
+) -> ApiResult<Json<Value>> {
     let outcome = match p.rest.get("outcome").filter(|v| !v.is_empty()) {
-        Some(v) => Some(v.parse::<Outcome>().map_err(|e| ApiError::field("outcome", e))?),
+        Some(v) => Some(
+            v.parse::<Outcome>()
+                .map_err(|e| ApiError::field("outcome", e))?,
+        ),
         None => None,
     };
     let filter = ActionLogFilter {
         outcome,
-        action_id: p.rest.get("action").or(p.rest.get("action_id")).filter(|v| !v.is_empty()).cloned(),
-        record_id: p.rest.get("record_id").filter(|v| !v.is_empty()).map(|v| RecordId::from(v.as_str())),
+        action_id: p
+            .rest
+            .get("action")
+            .or(p.rest.get("action_id"))
+            .filter(|v| !v.is_empty())
+            .cloned(),
+        record_id: p
+            .rest
+            .get("record_id")
+            .filter(|v| !v.is_empty())
+            .map(|v| RecordId::from(v.as_str())),
     };
-    let page = s.engine.list_action_logs(&a, &WorkflowId::from_string(id), &filter, p.after.as_deref(), p.limit).await?;
+    let page = s
+        .engine
+        .list_action_logs(
+            &a,
+            &WorkflowId::from_string(id),
+            &filter,
+            p.after.as_deref(),
+            p.limit,
+        )
+        .await?;
     Ok(Json(views::list(page, views::action_log)))
 }

@@ -1,0 +1,457 @@
+//! The workflow dry run (R24): what a workflow would do if it enrolled the
+//! matching records now — how many would enroll, how many messages would go,
+//! how many would be blocked and why — without sending or writing anything.
+//!
+//! Each would-be enrollment follows its path through the program from step
+//! 0 on the record as it is now: branches are evaluated, delays passed over
+//! (they only postpone), `set_property` is applied in memory so later steps
+//! see it, and manage-subscription changes are applied in memory so later
+//! sends see them. Every send step reached goes through the executor's own
+//! functions: [`prepare`] (recipient, rendering, encoding), [`gate_send`]
+//! (consent, quiet hours at "now") and [`limit_keys`] (the counters it
+//! draws on), against the day and month allowance left in the store,
+//! decremented per message in record order.
+//!
+//! Records are read 5,000 at a time; each page costs a fixed handful of
+//! queries (records, the workflow's enrollments, primary contacts, consents
+//! of the page's phones), never one per record.
+
+use crate::error::Result;
+use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
+use crate::records::enrolls;
+use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
+use crate::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use smsflow_core::account::AccountSettings;
+use smsflow_core::consent::{ConsentStatus, Purpose};
+use smsflow_core::encoding::Encoding;
+use smsflow_core::ids::{AccountId, NumberId, RecordId, SubscriptionTypeId, UserId, WorkflowId};
+use smsflow_core::limits::{period_key, CounterKey, Window};
+use smsflow_core::message::ReasonCode;
+use smsflow_core::object::{ObjectType, Record};
+use smsflow_core::phone::E164;
+use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
+use smsflow_store::{EnrollmentState, NumberRow, UserRow};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+/// Records read per page.
+const PAGE: i64 = 5000;
+/// Rendered messages shown in a report.
+const SAMPLES: usize = 5;
+
+/// What a workflow would do now (R24).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DryRunReport {
+    /// Records that would enroll now.
+    pub enrolled: u64,
+    /// Messages that would be sent now.
+    pub messages: u64,
+    /// Send steps that would not send, by reason code (`opted_out`,
+    /// `quiet_hours`, `limit_exceeded`…).
+    pub blocked: BTreeMap<String, u64>,
+    /// The first few messages that would be sent, in record order.
+    pub samples: Vec<DryRunSample>,
+    /// Segments of all the messages that would be sent.
+    pub segments_total: u64,
+}
+
+/// One message as it would be sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DryRunSample {
+    pub record_id: RecordId,
+    pub to: E164,
+    pub body: String,
+    pub encoding: Encoding,
+    pub segments: u32,
+}
+
+/// What one step of a would-be enrollment's path produces, in path order.
+enum Event {
+    /// A send step that ended before the gates (no recipient, bad token…).
+    Ended(ReasonCode),
+    /// A prepared message, to go through the gates and limits.
+    Send(usize, Box<PendingSend>),
+    /// A manage-subscription step's change, seen by later sends.
+    Consent(E164, SubscriptionTypeId, ConsentStatus),
+}
+
+/// The account as a send step sees it; loaded once per run.
+struct World {
+    settings: AccountSettings,
+    numbers: HashMap<NumberId, NumberRow>,
+    users: HashMap<UserId, UserRow>,
+    purposes: HashMap<SubscriptionTypeId, Purpose>,
+}
+
+/// Day and month allowance left per counter, starting from the store's
+/// counts and spent per simulated message.
+struct Allowance {
+    now: DateTime<Utc>,
+    used: HashMap<(String, String, String), i64>,
+    /// What is left of each counter, once one of its sends was seen.
+    left: HashMap<CounterKey, i64>,
+    /// The counters of each (number, user), from [`limit_keys`].
+    keys: HashMap<(NumberId, Option<UserId>), Vec<CounterKey>>,
+}
+
+impl Allowance {
+    /// Takes one message from every counter `p` draws on, or none when one
+    /// of them is exhausted (as [`smsflow_store::StoreTx::reserve`] does).
+    fn take(&mut self, settings: &AccountSettings, p: &PendingSend) -> bool {
+        let sender = (p.number_id.clone(), p.user_id.clone());
+        if !self.keys.contains_key(&sender) {
+            let keys = limit_keys(
+                self.now,
+                settings.time_zone,
+                &settings.limits,
+                &p.number_id,
+                p.user_id.as_ref(),
+            );
+            let mut list = Vec::with_capacity(keys.len());
+            for (k, limit) in keys {
+                let used = self
+                    .used
+                    .get(&(
+                        k.subject.kind().to_string(),
+                        k.subject.id().to_string(),
+                        k.period.clone(),
+                    ))
+                    .copied()
+                    .unwrap_or(0);
+                self.left.entry(k.clone()).or_insert(limit - used);
+                list.push(k);
+            }
+            self.keys.insert(sender.clone(), list);
+        }
+        let keys = &self.keys[&sender];
+        if keys.iter().any(|k| self.left[k] < 1) {
+            return false;
+        }
+        for k in keys {
+            if let Some(left) = self.left.get_mut(k) {
+                *left -= 1;
+            }
+        }
+        true
+    }
+}
+
+/// Follows one record's path from step 0 (see the module docs).
+fn walk(
+    wf: &ValidWorkflow,
+    world: &World,
+    index: usize,
+    record: &Record,
+    contacts: &HashMap<RecordId, Record>,
+    out: &mut Vec<Event>,
+) {
+    let mut record = Cow::Borrowed(record);
+    let mut pc = 0;
+    // Jumps only go forward; the bound is a guard, not a rule.
+    for _ in 0..=wf.program.len() * 2 {
+        let Some(step) = wf.program.get(pc) else {
+            return;
+        };
+        pc += 1;
+        match step {
+            Step::Jump { to } => pc = *to,
+            Step::Branch {
+                condition, else_at, ..
+            } => {
+                if !condition.matches(&record.properties, None) {
+                    pc = *else_at;
+                }
+            }
+            Step::Delay { .. } => {}
+            Step::SetProperty {
+                property, value, ..
+            } => {
+                record
+                    .to_mut()
+                    .properties
+                    .insert(property.to_string(), value.clone());
+            }
+            Step::ManageSubscription(m) => {
+                if let Some(Ok(phone)) = subscription_phone(&record, &world.settings) {
+                    let status = if m.subscribe {
+                        ConsentStatus::Subscribed
+                    } else {
+                        ConsentStatus::Unsubscribed
+                    };
+                    out.push(Event::Consent(
+                        phone,
+                        m.subscription_type_id.clone(),
+                        status,
+                    ));
+                }
+            }
+            Step::SendSms(step) => {
+                let contact = if record.object_type == ObjectType::Contact {
+                    Some(record.as_ref())
+                } else {
+                    record.primary_contact().and_then(|id| contacts.get(id))
+                };
+                let inputs = SendInputs {
+                    settings: &world.settings,
+                    record: &record,
+                    contact,
+                    number: world.numbers.get(&step.from_number_id),
+                    user: step
+                        .sender_user_id
+                        .as_ref()
+                        .and_then(|u| world.users.get(u)),
+                };
+                out.push(match prepare(step, &inputs) {
+                    Prepared::Done { code, .. } => Event::Ended(code),
+                    Prepared::Send(pending) => Event::Send(index, pending),
+                });
+            }
+        }
+    }
+}
+
+/// Gates, then limits, one prepared message, and counts the outcome.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    world: &World,
+    allowance: &mut Allowance,
+    stored: &HashMap<E164, Vec<(String, ConsentStatus)>>,
+    changed: &HashMap<E164, Vec<(String, ConsentStatus)>>,
+    record: &Record,
+    p: &PendingSend,
+    now: DateTime<Utc>,
+    report: &mut DryRunReport,
+) {
+    let find = |map: &HashMap<E164, Vec<(String, ConsentStatus)>>, phone: &E164, type_id: &str| {
+        map.get(phone)
+            .and_then(|l| l.iter().find(|(t, _)| t == type_id))
+            .map(|(_, s)| *s)
+    };
+    let status_of = |phone: &E164, type_id: &str| {
+        find(changed, phone, type_id).or_else(|| find(stored, phone, type_id))
+    };
+    let purpose = p
+        .subscription_type_id
+        .as_ref()
+        .and_then(|t| world.purposes.get(t))
+        .copied();
+    let code = match gate_send(&world.settings, p, purpose, status_of, now) {
+        Gate::Skip { code, .. } => Some(code),
+        Gate::Defer { .. } => Some(ReasonCode::QuietHours),
+        Gate::Go => (!allowance.take(&world.settings, p)).then_some(ReasonCode::LimitExceeded),
+    };
+    if let Some(code) = code {
+        *report.blocked.entry(code.as_str().to_string()).or_default() += 1;
+        return;
+    }
+    report.messages += 1;
+    report.segments_total += u64::from(p.info.segments);
+    if report.samples.len() < SAMPLES {
+        report.samples.push(DryRunSample {
+            record_id: record.id.clone(),
+            to: p.to.clone(),
+            body: p.body.clone(),
+            encoding: p.info.encoding,
+            segments: p.info.segments,
+        });
+    }
+}
+
+impl Engine {
+    /// R24 for an unsaved definition: validated like a save, then simulated
+    /// as if no record had ever been enrolled in it.
+    pub async fn dry_run(
+        &self,
+        account: &AccountId,
+        def: &WorkflowDefinition,
+    ) -> Result<DryRunReport> {
+        let wf = self.validate_workflow(account, def).await?;
+        self.simulate(account, &wf, None).await
+    }
+
+    /// R24 for a saved workflow, draft or published: its current definition,
+    /// with the records it already enrolled counted as it would count them.
+    pub async fn dry_run_workflow(
+        &self,
+        account: &AccountId,
+        id: &WorkflowId,
+    ) -> Result<DryRunReport> {
+        let row = self.get_workflow(account, id).await?;
+        let wf = self.validate_workflow(account, &row.definition).await?;
+        self.simulate(account, &wf, Some(id)).await
+    }
+
+    async fn simulate(
+        &self,
+        account: &AccountId,
+        wf: &ValidWorkflow,
+        saved: Option<&WorkflowId>,
+    ) -> Result<DryRunReport> {
+        let now = self.now();
+        let world = self.world(account, wf).await?;
+        let tz = world.settings.time_zone;
+        let periods = [
+            period_key(now, tz, Window::Day),
+            period_key(now, tz, Window::Month),
+        ];
+        let used = self
+            .store()
+            .usage(account, &periods)
+            .await?
+            .into_iter()
+            .map(|u| ((u.subject_kind, u.subject_id, u.period), u.count))
+            .collect();
+        let mut allowance = Allowance {
+            now,
+            used,
+            left: HashMap::new(),
+            keys: HashMap::new(),
+        };
+        // Consent changes made by the run's own manage-subscription steps.
+        let mut changed: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
+        let mut report = DryRunReport::default();
+        // The next page loads while this one is evaluated.
+        let fetch = |after: Option<String>| {
+            let (store, account, object_type) =
+                (self.store().clone(), account.clone(), wf.object_type);
+            tokio::spawn(async move {
+                store
+                    .list_records(&account, object_type, after.as_deref(), PAGE)
+                    .await
+            })
+        };
+        let mut next = Some(fetch(None));
+        while let Some(loading) = next.take() {
+            let page = loading
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            next = page.next_cursor.clone().map(|c| fetch(Some(c)));
+            let prior: HashMap<RecordId, Vec<EnrollmentState>> = match saved {
+                Some(id) if !page.results.is_empty() => {
+                    let ids: Vec<RecordId> = page.results.iter().map(|r| r.id.clone()).collect();
+                    let mut map: HashMap<RecordId, Vec<EnrollmentState>> = HashMap::new();
+                    for (rec, state) in self
+                        .store()
+                        .enrollment_states_in_workflow(account, id, &ids)
+                        .await?
+                    {
+                        map.entry(rec).or_default().push(state);
+                    }
+                    map
+                }
+                _ => HashMap::new(),
+            };
+            let enrolled: Vec<&Record> = page
+                .results
+                .iter()
+                .filter(|r| {
+                    enrolls(
+                        wf,
+                        &r.properties,
+                        None,
+                        prior.get(&r.id).into_iter().flatten().copied(),
+                    )
+                })
+                .collect();
+            report.enrolled += enrolled.len() as u64;
+            let contacts: HashMap<RecordId, Record> =
+                if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
+                    HashMap::new()
+                } else {
+                    let ids: Vec<RecordId> = enrolled
+                        .iter()
+                        .filter_map(|r| r.primary_contact().cloned())
+                        .collect();
+                    self.store()
+                        .get_records(account, &ids)
+                        .await?
+                        .into_iter()
+                        .map(|r| (r.id.clone(), r))
+                        .collect()
+                };
+            let mut events = Vec::new();
+            for (i, r) in enrolled.iter().enumerate() {
+                walk(wf, &world, i, r, &contacts, &mut events);
+            }
+            let mut phones: Vec<E164> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Send(_, p) => Some(p.to.clone()),
+                    _ => None,
+                })
+                .collect();
+            phones.sort_unstable();
+            phones.dedup();
+            let mut stored: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
+            if !phones.is_empty() {
+                for (phone, type_id, status) in
+                    self.store().consent_statuses(account, &phones).await?
+                {
+                    stored.entry(phone).or_default().push((type_id, status));
+                }
+            }
+            for event in events {
+                match event {
+                    Event::Ended(code) => {
+                        *report.blocked.entry(code.as_str().to_string()).or_default() += 1
+                    }
+                    Event::Consent(phone, type_id, status) => {
+                        let list = changed.entry(phone).or_default();
+                        list.retain(|(t, _)| t.as_str() != type_id.as_str());
+                        list.push((type_id.to_string(), status));
+                    }
+                    Event::Send(i, p) => settle(
+                        &world,
+                        &mut allowance,
+                        &stored,
+                        &changed,
+                        enrolled[i],
+                        &p,
+                        now,
+                        &mut report,
+                    ),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Settings, numbers, the program's senders and the subscription types.
+    async fn world(&self, account: &AccountId, wf: &ValidWorkflow) -> Result<World> {
+        let settings = self.get_account(account).await?.settings;
+        let numbers = self
+            .store()
+            .list_numbers(account)
+            .await?
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect();
+        let mut users = HashMap::new();
+        for step in &wf.program {
+            if let Step::SendSms(s) = step {
+                if let Some(uid) = &s.sender_user_id {
+                    if !users.contains_key(uid) {
+                        if let Ok(u) = self.store().get_user(account, uid).await {
+                            users.insert(uid.clone(), u);
+                        }
+                    }
+                }
+            }
+        }
+        let purposes = self
+            .store()
+            .list_subscription_types(account)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.purpose))
+            .collect();
+        Ok(World {
+            settings,
+            numbers,
+            users,
+            purposes,
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! The workflow dry run (R24), on SQLite and PostgreSQL: over a data set that
+//! mixes every reason a send can be blocked — opted out (R18), not a
+//! marketing contact (R19), no phone and an unparsable one (R6), an empty
+//! token without default (R7), quiet hours at the recipient (R21) and the day
+//! limit with a counter already in use (R9, R10) — the dry run's counts,
+//! reason by reason, equal what publishing with `enroll_existing` and running
+//! the engine then does; and the dry run itself writes nothing.
+
+use chrono::{TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use smsflow_testkit::app::{cond, send_action, spawn_app, TestAccount, TestApp};
+use smsflow_testkit::db::TestBackend;
+use std::collections::BTreeMap;
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(smsflow_testkit::db::TestBackend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(smsflow_testkit::db::TestBackend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    r24_dry_run_counts_equal_what_publishing_then_does_reason_by_reason,
+    r24_dry_run_of_an_invalid_definition_reports_every_problem,
+);
+
+/// A German mobile number distinct per `i`: 13:00 in Berlin when the test
+/// clock says 12:00 UTC, outside quiet hours.
+fn de_phone(i: usize) -> String {
+    format!("+4915123456{:03}", 100 + i)
+}
+
+/// A San Francisco number distinct per `i`: 05:00 there at 12:00 UTC in
+/// March, inside the default quiet hours (20:00–08:00).
+fn us_west_phone(i: usize) -> String {
+    format!("+1415555{:04}", 150 + i)
+}
+
+/// A contact workflow enrolling leads and sending them one message of the
+/// given subscription type.
+fn lead_workflow(number: &str, user: &str, type_id: &str) -> Value {
+    let mut send = send_action(
+        "hello",
+        number,
+        user,
+        "Hi {{ contact.firstname }}, our spring offer is here.",
+    );
+    send["subscription_type_id"] = json!(type_id);
+    json!({
+        "name": "Spring offer",
+        "object_type": "contact",
+        "enrollment": {"filters": [[cond("lifecyclestage", "eq", json!("lead"))]], "reenroll_on": []},
+        "actions": [send],
+    })
+}
+
+async fn dry_run(app: &TestApp, acct: &TestAccount, path: &str, body: Value) -> Value {
+    let (status, report) = app.post(acct, path, body).await;
+    assert_eq!(status, StatusCode::OK, "POST {path}: {report}");
+    report
+}
+
+fn blocked(report: &Value) -> BTreeMap<String, u64> {
+    serde_json::from_value(report["blocked"].clone())
+        .unwrap_or_else(|e| panic!("blocked is a map of counts ({e}): {report}"))
+}
+
+async fn subscription_type(app: &TestApp, acct: &TestAccount, name: &str, purpose: &str) -> String {
+    let (status, out) = app
+        .post(
+            acct,
+            "/subscription-types",
+            json!({"name": name, "purpose": purpose}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "create subscription type: {out}"
+    );
+    out["id"].as_str().expect("type id is a string").to_string()
+}
+
+async fn r24_dry_run_counts_equal_what_publishing_then_does_reason_by_reason(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    // 12:00 UTC on 10 March: 13:00 in Berlin, 05:00 in San Francisco.
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
+    let acct = app.create_account(true).await;
+    app.update_account(&acct, json!({"limits": {"day": 4}}))
+        .await;
+    let (number, user) = app.setup_sender(&acct).await;
+    let marketing = subscription_type(&app, &acct, "Offers", "marketing").await;
+    let transactional = subscription_type(&app, &acct, "Orders", "transactional").await;
+
+    // One message already counts against today's limit: 3 of 4 are left.
+    app.published_workflow(
+        &acct,
+        json!({
+            "name": "Customers",
+            "object_type": "contact",
+            "enrollment": {"filters": [[cond("lifecyclestage", "eq", json!("customer"))]], "reenroll_on": []},
+            "actions": [send_action("thanks", &number, &user, "Thanks!")],
+        }),
+    )
+    .await;
+    app.contact(
+        &acct,
+        json!({"mobilephone": de_phone(99), "lifecyclestage": "customer"}),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.outbox(&acct).await.len(), 1);
+
+    let lead = |phone: Option<String>, name: &str, marketing: bool| {
+        let mut p =
+            json!({"lifecyclestage": "lead", "firstname": name, "marketing_contact": marketing});
+        if let Some(phone) = phone {
+            p["mobilephone"] = json!(phone);
+        }
+        p
+    };
+    // Five sendable German leads; only three fit under the limit.
+    for i in 0..5 {
+        app.contact(&acct, lead(Some(de_phone(i)), &format!("Lea{i}"), true))
+            .await;
+    }
+    // Opted out of everything.
+    app.contact(&acct, lead(Some(de_phone(10)), "Otto", true))
+        .await;
+    let (status, out) = app
+        .put(
+            &acct,
+            &format!("/consent/{}", de_phone(10)),
+            json!({"subscription_type_id": "*", "status": "unsubscribed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "opt out: {out}");
+    // Not a marketing contact.
+    app.contact(&acct, lead(Some(de_phone(11)), "Nora", false))
+        .await;
+    // No phone, and a phone that does not parse.
+    app.contact(&acct, lead(None, "Nils", true)).await;
+    app.contact(&acct, lead(Some("12".into()), "Ina", true))
+        .await;
+    // An empty first name and no default.
+    app.contact(
+        &acct,
+        json!({"lifecyclestage": "lead", "mobilephone": de_phone(12), "marketing_contact": true}),
+    )
+    .await;
+    // Two leads on the US west coast, where it is 05:00.
+    for i in 0..2 {
+        app.contact(
+            &acct,
+            lead(Some(us_west_phone(i)), &format!("Quinn{i}"), true),
+        )
+        .await;
+    }
+    // Not a lead: never enrolls.
+    app.contact(&acct, json!({"lifecyclestage": "subscriber", "mobilephone": de_phone(13), "marketing_contact": true})).await;
+
+    let usage_before = app.usage(&acct).await;
+    let definition = lead_workflow(&number, &user, &marketing);
+    let unsaved = dry_run(&app, &acct, "/workflows/dry-run", definition.clone()).await;
+    let wf = app.create_workflow(&acct, definition).await;
+    let report = dry_run(&app, &acct, &format!("/workflows/{wf}/dry-run"), json!({})).await;
+    assert_eq!(
+        report, unsaved,
+        "a draft and the same unsaved definition run alike"
+    );
+
+    let want: BTreeMap<String, u64> = [
+        ("opted_out", 1),
+        ("not_marketing_contact", 1),
+        ("no_recipient", 1),
+        ("invalid_phone", 1),
+        ("missing_token", 1),
+        ("quiet_hours", 2),
+        ("limit_exceeded", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(report["enrolled"], 12, "{report}");
+    assert_eq!(report["messages"], 3, "{report}");
+    assert_eq!(blocked(&report), want, "{report}");
+    assert_eq!(report["segments_total"], 3, "{report}");
+    let samples = report["samples"].as_array().expect("samples is a list");
+    assert_eq!(samples.len(), 3, "{report}");
+    for s in samples {
+        assert!(s["body"].as_str().unwrap().starts_with("Hi Lea"), "{s}");
+        assert_eq!(s["encoding"], "gsm7", "{s}");
+        assert_eq!(s["segments"], 1, "{s}");
+        assert!(s["to"].as_str().unwrap().starts_with("+49"), "{s}");
+        assert!(s["record_id"].is_string(), "{s}");
+    }
+
+    // The same workflow with a transactional type: Nora's message now
+    // passes the consent rules and competes for the three places left.
+    let mut other = lead_workflow(&number, &user, &transactional);
+    other["name"] = json!("Order news");
+    let transactional_report = dry_run(&app, &acct, "/workflows/dry-run", other).await;
+    let t = blocked(&transactional_report);
+    assert!(
+        !t.contains_key("not_marketing_contact"),
+        "{transactional_report}"
+    );
+    assert_eq!(
+        transactional_report["messages"], 3,
+        "{transactional_report}"
+    );
+    assert_eq!(t["limit_exceeded"], 3, "{transactional_report}");
+
+    // The dry runs wrote nothing.
+    assert!(app
+        .list(&acct, &format!("/workflows/{wf}/enrollments"))
+        .await
+        .is_empty());
+    assert!(app.action_logs(&acct, &wf).await.is_empty());
+    assert_eq!(app.outbox(&acct).await.len(), 1);
+    app.drain().await;
+    assert_eq!(app.outbox(&acct).await.len(), 1);
+    assert_eq!(app.usage(&acct).await, usage_before);
+
+    // Now for real.
+    let published = app.publish(&acct, &wf, true).await;
+    assert_eq!(published["enrolled"], report["enrolled"], "{published}");
+    app.drain().await;
+    let logs = app.action_logs(&acct, &wf).await;
+    let mut did: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sent = 0;
+    for l in &logs {
+        match l["reason_code"].as_str() {
+            Some(code) => *did.entry(code.to_string()).or_default() += 1,
+            None => {
+                assert_eq!(l["outcome"], "succeeded", "{l}");
+                assert!(l["message_id"].is_string(), "{l}");
+                sent += 1;
+            }
+        }
+    }
+    assert_eq!(did, want, "{logs:?}");
+    assert_eq!(sent, 3, "{logs:?}");
+    let outbox = app.outbox(&acct).await;
+    assert_eq!(outbox.len(), 1 + 3, "{outbox:?}");
+    let bodies: Vec<&str> = outbox.iter().filter_map(|m| m["body"].as_str()).collect();
+    for s in samples {
+        assert!(
+            bodies.contains(&s["body"].as_str().unwrap()),
+            "{s} not in {bodies:?}"
+        );
+    }
+
+    // Everyone is enrolled now; a second dry run enrolls no one.
+    let again = dry_run(&app, &acct, &format!("/workflows/{wf}/dry-run"), json!({})).await;
+    assert_eq!(again["enrolled"], 0, "{again}");
+    assert_eq!(again["messages"], 0, "{again}");
+}
+
+async fn r24_dry_run_of_an_invalid_definition_reports_every_problem(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let acct = app.create_account(true).await;
+    let (status, out) = app
+        .post(
+            &acct,
+            "/workflows/dry-run",
+            json!({"name": "Broken", "object_type": "contact", "actions": [{"id": "a", "type": "send_sms", "body": ""}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    assert_eq!(out["error"]["code"], "validation_failed", "{out}");
+    let (status, out) = app
+        .post(&acct, "/workflows/wf_missing/dry-run", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
+}
+
+/// The R24 performance figure of BENCHMARKS.md: a dry run over N contacts
+/// (default 1,000,000; `DRY_RUN_BENCH_N`) on SQLite, every one enrolling and
+/// reaching a marketing send. Run with
+/// `cargo test --release -p smsflow-server --test dry_run -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: seeds a million records"]
+async fn r24_dry_run_benchmark_sqlite() {
+    use smsflow_core::ids::{AccountId, RecordId};
+    use smsflow_core::object::{ObjectType, Record};
+    let n: usize = std::env::var("DRY_RUN_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let app = spawn_app(TestBackend::Sqlite).await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
+    let acct = app.create_account(true).await;
+    app.update_account(
+        &acct,
+        json!({"limits": {"day": 600_000, "month": 2_000_000}}),
+    )
+    .await;
+    let (number, user) = app.setup_sender(&acct).await;
+    let marketing = subscription_type(&app, &acct, "Offers", "marketing").await;
+    let account = AccountId::from_string(acct.id.clone());
+    let seeded = std::time::Instant::now();
+    let now = app.now();
+    for start in (0..n).step_by(5000) {
+        let records: Vec<Record> = (start..(start + 5000).min(n))
+            .map(|i| {
+                let phone = if i % 10 == 0 {
+                    format!("+1415555{:04}", i % 10_000)
+                } else {
+                    format!("+49151{:08}", i)
+                };
+                let props = json!({
+                    "lifecyclestage": if i % 20 == 0 { "customer" } else { "lead" },
+                    "firstname": format!("Name{i}"),
+                    "mobilephone": phone,
+                    "marketing_contact": i % 7 != 0,
+                });
+                Record {
+                    id: RecordId::generate(),
+                    object_type: ObjectType::Contact,
+                    properties: props.as_object().unwrap().clone(),
+                    associations: Vec::new(),
+                    created_at: now,
+                    updated_at: now,
+                }
+            })
+            .collect();
+        let mut tx = app.engine.store().begin().await.unwrap();
+        tx.upsert_records(&account, &records).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    eprintln!("seeded {n} contacts in {:?}", seeded.elapsed());
+    let definition = lead_workflow(&number, &user, &marketing);
+    let wf = app.create_workflow(&acct, definition).await;
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        let report = dry_run(&app, &acct, &format!("/workflows/{wf}/dry-run"), json!({})).await;
+        eprintln!(
+            "dry run {round}: {:?} enrolled={} messages={} blocked={}",
+            started.elapsed(),
+            report["enrolled"],
+            report["messages"],
+            report["blocked"]
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! Recovery and shared pacing for the dispatcher (R11, R12, §6).
+//!
+//! * The reaper takes over messages a dead node left in `sending` (their
+//!   lease ran out): [`Store::claim_stale_sending`] leases them to the
+//!   reaper, which puts them back in the outbox with the same key, records a
+//!   hand-off the provider confirms, or marks them `unknown`.
+//! * Heartbeats keep a live node's in-flight leases from running out
+//!   ([`Store::extend_leases`]); a node that stops gives its leases
+//!   back ([`Store::release_leases`]).
+//! * Pacing: token buckets in the `pacing` table, reserved in one
+//!   transaction under a row lock, so every node shares them.
+
+use crate::messages::{message_row, split_periods, MESSAGE_COLUMNS};
+use crate::rows::{int, opt_text, text};
+use crate::{ms, Backend, OutboxMessage, Result, Store};
+use chrono::{DateTime, Utc};
+use smsflow_core::ids::{AccountId, MessageId};
+use smsflow_core::message::{Outcome, ReasonCode};
+use std::collections::BTreeMap;
+
+/// The action log reason of a message whose hand-off is unknown (R12).
+pub const HANDOFF_UNKNOWN_REASON: &str = "hand-off outcome unknown after a crash; not re-sent";
+
+/// What a bucket charges: `cost_us` microseconds of its time per unit (a segment for a
+/// number, a request for a provider account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaceBucket {
+    pub key: String,
+    pub cost_us: i64,
+}
+
+/// One message's pacing demand: the buckets it draws from and how many
+/// units from each.
+#[derive(Debug, Clone)]
+pub struct PaceDemand {
+    pub buckets: Vec<(PaceBucket, i64)>,
+}
+
+/// Per demand: `None` when it may be sent now, or the time to try again.
+pub type PaceGrant = Vec<Option<DateTime<Utc>>>;
+
+fn outbox(r: &sqlx::any::AnyRow) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        account_id: AccountId::from_string(text(r, "account_id")?),
+        row: message_row(r)?,
+        counted_periods: split_periods(opt_text(r, "counted_periods")?),
+    })
+}
+
+impl Store {
+    /// Leases to `owner` up to `limit` messages left in `sending` whose lease
+    /// ran out (their node died mid hand-off). They stay `sending`.
+    pub async fn claim_stale_sending(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let sql = format!(
+            "UPDATE messages SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_until < $3 \
+                          ORDER BY lease_until LIMIT $4 {}) \
+             RETURNING {MESSAGE_COLUMNS}",
+            self.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox).collect()
+    }
+
+    /// Puts a message the reaper holds back in the outbox, due now, with the
+    /// same idempotency key (for providers that deduplicate on it).
+    pub async fn requeue_stale(
+        &self,
+        id: &MessageId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE messages SET status = 'queued', due_at = $1, updated_at = $1, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $2 AND status = 'sending' AND lease_owner = $3",
+        )
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a message whose hand-off cannot be established `unknown` and
+    /// turns its action log entry into a failure saying so. Its counter
+    /// reservation is kept: the carrier may have it, and a counter must never
+    /// let more through than the limit.
+    pub async fn mark_unknown(
+        &self,
+        id: &MessageId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET status = 'unknown', error_code = $1, error = $2, updated_at = $3, due_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $4 AND status = 'sending' AND lease_owner = $5",
+        )
+        .bind(ReasonCode::HandoffUnknown.as_str())
+        .bind(HANDOFF_UNKNOWN_REASON)
+        .bind(ms(now))
+        .bind(id.as_str())
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE action_logs SET outcome = $1, reason_code = $2, reason = $3 WHERE message_id = $4")
+            .bind(Outcome::Failed.as_str())
+            .bind(ReasonCode::HandoffUnknown.as_str())
+            .bind(HANDOFF_UNKNOWN_REASON)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Heartbeat: extends every lease `owner` holds on enrollments and on
+    /// `sending` messages. Rows locked by a transaction in progress are
+    /// skipped (that transaction settles them).
+    pub async fn extend_leases(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<u64> {
+        let mut n = 0;
+        for (table, extra) in [("enrollments", ""), ("messages", " AND status = 'sending'")] {
+            let sql = format!(
+                "UPDATE {table} SET lease_until = $1 WHERE id IN \
+                 (SELECT id FROM {table} WHERE lease_owner = $2{extra} {})",
+                self.skip_locked()
+            );
+            n += sqlx::query(&sql).bind(ms(lease_until)).bind(owner).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Gives back every lease `owner` still holds, so other nodes take the
+    /// work over at once instead of after the lease runs out. Messages it
+    /// had not handed off yet go back to the outbox, due now (a message
+    /// whose provider call was cut off stays `sending` for the reaper).
+    pub async fn release_leases(&self, owner: &str, now: DateTime<Utc>) -> Result<u64> {
+        let a = sqlx::query(
+            "UPDATE enrollments SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let b = sqlx::query(
+            "UPDATE messages SET lease_until = $1 WHERE lease_owner = $2 AND status = 'sending'",
+        )
+        .bind(ms(now) - 1)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let c = sqlx::query(
+            "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND status <> 'sending'",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(a + b + c)
+    }
+
+    /// Paces a batch of hand-offs (R11). Each demand is granted, in order,
+    /// when every bucket it draws from has room within one second of `now`;
+    /// a granted demand reserves its units. Denied demands reserve nothing
+    /// and learn when their buckets will have room. One transaction with the
+    /// bucket rows locked, so nodes sharing the database share the buckets.
+    pub async fn reserve_pace(
+        &self,
+        demands: &[PaceDemand],
+        now: DateTime<Utc>,
+    ) -> Result<PaceGrant> {
+        let now_us = ms(now) * 1000;
+        let window = now_us + 1_000_000;
+        let mut keys: BTreeMap<&str, i64> = BTreeMap::new();
+        for d in demands {
+            for (b, _) in &d.buckets {
+                keys.insert(b.key.as_str(), 0);
+            }
+        }
+        if keys.is_empty() {
+            return Ok(vec![None; demands.len()]);
+        }
+        let mut tx = self.pool.begin().await?;
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        // Sorted keys: nodes lock buckets in one order, so never deadlock.
+        for (key, next) in keys.iter_mut() {
+            sqlx::query("INSERT INTO pacing (bucket, next_free) VALUES ($1, 0) ON CONFLICT (bucket) DO NOTHING")
+                .bind(*key)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT next_free FROM pacing WHERE bucket = $1{lock}"
+            ))
+            .bind(*key)
+            .fetch_one(&mut *tx)
+            .await?;
+            *next = int(&row, "next_free")?.max(now_us);
+        }
+        let original = keys.clone();
+        let mut out = Vec::with_capacity(demands.len());
+        for d in demands {
+            let fits = d.buckets.iter().all(|(b, _)| keys[b.key.as_str()] < window);
+            if fits {
+                for (b, units) in &d.buckets {
+                    *keys.get_mut(b.key.as_str()).expect("collected above") +=
+                        b.cost_us * units.max(&1);
+                }
+                out.push(None);
+            } else {
+                let at = d
+                    .buckets
+                    .iter()
+                    .map(|(b, _)| keys[b.key.as_str()] - 1_000_000)
+                    .max()
+                    .unwrap_or(now_us);
+                out.push(Some(crate::from_ms(at.max(now_us) / 1000 + 1)));
+            }
+        }
+        for (key, next) in &keys {
+            if original.get(key) != Some(next) {
+                sqlx::query("UPDATE pacing SET next_free = $1 WHERE bucket = $2")
+                    .bind(*next)
+                    .bind(*key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// A provider said to wait (429 with Retry-After): nobody uses the
+    /// bucket before `until`.
+    pub async fn push_pace(&self, key: &str, until: DateTime<Utc>) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "INSERT INTO pacing (bucket, next_free) VALUES ($1, $2) ON CONFLICT (bucket) \
+                 DO UPDATE SET next_free = GREATEST(pacing.next_free, EXCLUDED.next_free)"
+            }
+            Backend::Sqlite => {
+                "INSERT INTO pacing (bucket, next_free) VALUES ($1, $2) ON CONFLICT (bucket) \
+                 DO UPDATE SET next_free = MAX(pacing.next_free, excluded.next_free)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(key)
+            .bind(ms(until) * 1000)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl crate::StoreTx {
+    /// Puts a leased message back in the outbox until `due_at` without
+    /// counting an attempt: pacing held it back, the provider never saw it.
+    pub async fn defer_message(&mut self, id: &MessageId, due_at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET status = 'queued', due_at = $1, attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $2 AND status = 'sending'",
+        )
+        .bind(ms(due_at))
+        .bind(id.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// The provider call ended without an answer and the provider does not
+    /// deduplicate: the message stays `sending` with its lease run out, so
+    /// the reaper reconciles it (R12) instead of a blind retry.
+    pub async fn mark_in_doubt(
+        &mut self,
+        id: &MessageId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET lease_until = $1, error = $2, updated_at = $3 WHERE id = $4 AND status = 'sending'",
+        )
+        .bind(ms(at) - 1)
+        .bind(error)
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
