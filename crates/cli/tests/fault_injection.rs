@@ -533,7 +533,12 @@ async fn r25_work_due_while_all_nodes_are_down_runs_once_on_restart_and_sigterm_
     // A 4 s delay, then a send paced to 20 segments/s.
     seeded
         .api
-        .call(Method::PATCH, &format!("/numbers/{}", seeded.number_id), &seeded.api.token, Some(json!({"throughput": 20})))
+        .call(
+            Method::PATCH,
+            &format!("/numbers/{}", seeded.number_id),
+            &seeded.api.token,
+            Some(json!({"throughput": 20})),
+        )
         .await;
     let delay = json!({"id": "wait", "type": "delay", "duration": "4s"});
     publish_workflow(&seeded, json!([delay, send_action(&seeded)])).await;
@@ -541,8 +546,17 @@ async fn r25_work_due_while_all_nodes_are_down_runs_once_on_restart_and_sigterm_
     let pool = pool(&db.url).await;
     // Every enrollment is waiting on its delay: kill every node.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while scalar(&pool, "SELECT COUNT(*) FROM enrollments WHERE state = 'waiting'").await < n as i64 {
-        assert!(Instant::now() < deadline, "enrollments never reached the delay");
+    while scalar(
+        &pool,
+        "SELECT COUNT(*) FROM enrollments WHERE state = 'waiting'",
+    )
+    .await
+        < n as i64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "enrollments never reached the delay"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for node in &mut nodes {
@@ -554,17 +568,37 @@ async fn r25_work_due_while_all_nodes_are_down_runs_once_on_restart_and_sigterm_
     nodes[1].start();
     let deadline = Instant::now() + Duration::from_secs(60);
     while gateway.counts().keys < n as u64 {
-        assert!(Instant::now() < deadline, "overdue work did not run after restart: {:?}", gateway.counts());
+        assert!(
+            Instant::now() < deadline,
+            "overdue work did not run after restart: {:?}",
+            gateway.counts()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let c = gateway.counts();
-    assert_eq!((c.keys, c.duplicate_recipients, c.repeats), (n as u64, 0, 0), "each overdue send ran once");
+    assert_eq!(
+        (c.keys, c.duplicate_recipients, c.repeats),
+        (n as u64, 0, 0),
+        "each overdue send ran once"
+    );
     // SIGTERM: a clean exit, nothing left leased.
     let status = nodes[1].terminate().expect("the node was running");
-    assert!(status.success(), "SIGTERM exit: {status:?}\n{}", nodes[1].log_tail());
-    let leased = scalar(&pool, "SELECT COUNT(*) FROM enrollments WHERE lease_owner IS NOT NULL").await
-        + scalar(&pool, "SELECT COUNT(*) FROM messages WHERE lease_owner IS NOT NULL").await;
+    assert!(
+        status.success(),
+        "SIGTERM exit: {status:?}\n{}",
+        nodes[1].log_tail()
+    );
+    let leased = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM enrollments WHERE lease_owner IS NOT NULL",
+    )
+    .await
+        + scalar(
+            &pool,
+            "SELECT COUNT(*) FROM messages WHERE lease_owner IS NOT NULL",
+        )
+        .await;
     assert_eq!(leased, 0, "a stopped node holds no lease");
     println!("r25 restart: {n} overdue sends ran once after every node was killed; SIGTERM exit {status}");
 }

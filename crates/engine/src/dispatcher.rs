@@ -260,7 +260,11 @@ impl Engine {
             loop {
                 tokio::time::sleep(every).await;
                 let owner = &engine.inner.config.node_id;
-                if let Err(e) = engine.store().extend_leases(owner, engine.now() + lease).await {
+                if let Err(e) = engine
+                    .store()
+                    .extend_leases(owner, engine.now() + lease)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not extend the leases of work in flight");
                 }
             }

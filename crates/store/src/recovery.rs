@@ -142,7 +142,12 @@ impl Store {
                  (SELECT id FROM {table} WHERE lease_owner = $2{extra} {})",
                 self.skip_locked()
             );
-            n += sqlx::query(&sql).bind(ms(lease_until)).bind(owner).execute(&self.pool).await?.rows_affected();
+            n += sqlx::query(&sql)
+                .bind(ms(lease_until))
+                .bind(owner)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         }
         Ok(n)
     }
