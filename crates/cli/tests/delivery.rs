@@ -172,7 +172,6 @@ async fn count_status(store: &Store, account: &AccountId, status: MessageStatus)
 /// for a limit of 5,000 with 6,000 contacts: exactly 5,000 are handed off,
 /// the rest fail `limit_exceeded`, and the counter says 5,000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "work in progress: not yet green, run with --ignored (issue 4)"]
 async fn r9_eight_concurrent_senders_stop_at_exactly_5000() {
     let db = test_db(TestBackend::Postgres).await;
     let gateway = FakeGateway::start(Faults::default()).await;
@@ -275,7 +274,6 @@ impl Provider for Legacy {
 /// message it knows is recorded as handed off, the other becomes `unknown`
 /// with a failed action log entry saying so — neither is sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "work in progress: not yet green, run with --ignored (issue 4)"]
 async fn r12_message_stuck_in_sending_after_a_crash_is_reconciled_or_unknown() {
     for backend in TestBackend::ALL {
         let db = test_db(backend).await;

@@ -502,13 +502,11 @@ async fn burst(backend: TestBackend, workers: usize, kills: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "work in progress: not yet green, run with --ignored (issue 4)"]
 async fn fault_injection_postgres_three_nodes_kill9() {
     burst(TestBackend::Postgres, 2, 6).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "work in progress: not yet green, run with --ignored (issue 4)"]
 async fn fault_injection_sqlite_restarts_kill9() {
     burst(TestBackend::Sqlite, 0, 3).await;
 }
@@ -601,4 +599,55 @@ async fn r25_work_due_while_all_nodes_are_down_runs_once_on_restart_and_sigterm_
         .await;
     assert_eq!(leased, 0, "a stopped node holds no lease");
     println!("r25 restart: {n} overdue sends ran once after every node was killed; SIGTERM exit {status}");
+}
+
+/// Scale-out figures for BENCHMARKS.md (ignored; run in release):
+/// `SMSFLOW_SCALE_N` contacts (default 20,000) are enrolled with no worker
+/// running, then 1 or 2 `serve --role worker` nodes drain the backlog
+/// (steps, counters, outbox, hand-off to the fake gateway) on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --release -p smsflow --test fault_injection scale_out -- --ignored --nocapture"]
+async fn scale_out_one_vs_two_worker_nodes_on_postgres() {
+    let n: usize = std::env::var("SMSFLOW_SCALE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    for workers in [1usize, 2] {
+        let db = test_db(TestBackend::Postgres).await;
+        let gateway = FakeGateway::start(Faults::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut api = Node::new("api", &db.url, &gateway.url, dir.path(), 0);
+        api.start();
+        wait_healthy(&api.url()).await;
+        let seeded = seed_account(&api.url(), (n * 2) as u32).await;
+        publish_workflow(&seeded, json!([send_action(&seeded)])).await;
+        upsert_contacts(&seeded, 0..n).await;
+        let started = Instant::now();
+        let mut nodes: Vec<Node> = (0..workers)
+            .map(|i| Node::new("worker", &db.url, &gateway.url, dir.path(), i + 1))
+            .collect();
+        for node in &mut nodes {
+            node.start();
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while gateway.counts().keys < n as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "backlog did not drain: {:?}",
+                gateway.counts()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let c = gateway.counts();
+        println!(
+            "scale-out backend=postgres worker_nodes={workers} messages={n} seconds={took:.1} msg_per_s={:.0} duplicates={}",
+            n as f64 / took,
+            c.duplicate_recipients
+        );
+        for node in &mut nodes {
+            node.terminate();
+        }
+        api.terminate();
+    }
 }

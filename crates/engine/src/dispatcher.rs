@@ -269,9 +269,15 @@ impl Engine {
                 }
             }
         });
-        let out = work.await;
-        beat.abort();
-        out
+        // Stops the heartbeat however `work` ends, dropped (cancelled) included.
+        struct AbortOnDrop(tokio::task::JoinHandle<()>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let _beat = AbortOnDrop(beat);
+        work.await
     }
 }
 
