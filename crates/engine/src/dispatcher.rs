@@ -27,7 +27,7 @@ use futures::stream::{self, StreamExt};
 use rand::Rng;
 use smsflow_core::ids::AccountId;
 use smsflow_providers::{Provider, SendError, SendRequest};
-use smsflow_store::{OutboxMessage, PaceBucket, PaceDemand};
+use smsflow_store::{HandOff, OutboxMessage, PaceBucket, PaceDemand};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -103,6 +103,7 @@ impl Engine {
         let done_at = self.now();
         let mut tx = self.store().begin().await?;
         let mut pushes: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
+        let mut accepted = Vec::new();
         for (m, r, result) in results {
             let idempotent = r.provider.as_ref().is_some_and(|p| p.is_idempotent());
             let limit = max_attempts
@@ -110,15 +111,7 @@ impl Engine {
                 .copied()
                 .unwrap_or(cfg.max_attempts);
             match result {
-                Ok(receipt) => {
-                    tx.mark_handed_off(
-                        &m.row.id,
-                        &receipt.provider_message_id,
-                        receipt.status,
-                        done_at,
-                    )
-                    .await?
-                }
+                Ok(receipt) => accepted.push((m.row.id, receipt)),
                 Err(SendError::Transient { code, message, .. })
                     if !idempotent && code == "timeout" =>
                 {
@@ -172,6 +165,15 @@ impl Engine {
                 }
             }
         }
+        let hand_offs: Vec<HandOff> = accepted
+            .iter()
+            .map(|(id, receipt)| HandOff {
+                id,
+                provider_message_id: &receipt.provider_message_id,
+                status: receipt.status,
+            })
+            .collect();
+        tx.mark_handed_off_many(&hand_offs, done_at).await?;
         tx.commit().await?;
         for (bucket, until) in pushes {
             self.store().push_pace(&bucket, until).await?;

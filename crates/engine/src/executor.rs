@@ -24,8 +24,8 @@ use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::Step;
 use smsflow_store::{
-    ActionLogRow, ClaimedEnrollment, ConsentChange, EngagementRow, EnrollmentState, MessageRow,
-    NewMessage, RecordWrite, StoreError, StoreTx, WorkflowState,
+    ActionLogRow, ClaimedEnrollment, ConsentChange, EngagementRow, EnrollmentState,
+    EnrollmentUpdate, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx, WorkflowState,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -688,22 +688,24 @@ impl Engine {
         tx.insert_messages(&messages).await?;
         tx.insert_engagements(&engagements).await?;
         tx.insert_action_logs(&w.logs).await?;
-        let owner = &self.inner.config.node_id;
-        for (claim, next) in batch.iter().zip(&w.next) {
-            let next = next
-                .as_ref()
-                .expect("every enrollment of the batch has a next position");
-            tx.update_enrollment(
-                &claim.row.id,
-                owner,
-                next.state,
-                next.step,
-                next.due_at,
-                next.error.as_deref(),
-                now,
-            )
+        let updates: Vec<EnrollmentUpdate> = batch
+            .iter()
+            .zip(&w.next)
+            .map(|(claim, next)| {
+                let next = next
+                    .as_ref()
+                    .expect("every enrollment of the batch has a next position");
+                EnrollmentUpdate {
+                    id: &claim.row.id,
+                    state: next.state,
+                    step: next.step,
+                    due_at: next.due_at,
+                    last_error: next.error.as_deref(),
+                }
+            })
+            .collect();
+        tx.update_enrollments(&self.inner.config.node_id, &updates, now)
             .await?;
-        }
         if !messages.is_empty() {
             self.wake();
         }

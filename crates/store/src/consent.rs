@@ -240,24 +240,40 @@ impl StoreTx {
         account: &AccountId,
         entries: &[(RecordId, ObjectType, Vec<E164>)],
     ) -> Result<()> {
-        for (record, object_type, phones) in entries {
-            sqlx::query("DELETE FROM record_phones WHERE record_id = $1")
-                .bind(record.as_str())
-                .execute(self.conn())
-                .await?;
-            for phone in phones {
-                sqlx::query(
-                    "INSERT INTO record_phones (account_id, phone, record_id, object_type) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(account.as_str())
-                .bind(phone.as_str())
-                .bind(record.as_str())
-                .bind(object_type.as_str())
-                .execute(self.conn())
-                .await?;
+        use crate::tx::t;
+        // Two statements per hundred records rather than one per record
+        // and phone: bulk upserts write thousands at a time.
+        for chunk in entries.chunks(500) {
+            let sql = format!(
+                "DELETE FROM record_phones WHERE record_id IN ({})",
+                crate::records::placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (record, _, _) in chunk {
+                q = q.bind(record.as_str());
             }
+            q.execute(self.conn()).await?;
         }
+        let rows = entries
+            .iter()
+            .flat_map(|(record, object_type, phones)| {
+                phones.iter().map(move |phone| {
+                    vec![
+                        t(account.as_str()),
+                        t(phone.as_str()),
+                        t(record.as_str()),
+                        t(object_type.as_str()),
+                    ]
+                })
+            })
+            .collect();
+        self.insert_rows(
+            "record_phones",
+            &["account_id", "phone", "record_id", "object_type"],
+            rows,
+            "ON CONFLICT DO NOTHING",
+        )
+        .await?;
         Ok(())
     }
 }

@@ -28,23 +28,92 @@ pub struct StoreTx {
     backend: Backend,
 }
 
-/// A bind value for the multi-row inserts.
-enum Arg {
+/// A bind value for the multi-row statements.
+pub(crate) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
 }
 
-fn t(s: impl Into<String>) -> Arg {
+pub(crate) fn t(s: impl Into<String>) -> Arg {
     Arg::Text(Some(s.into()))
 }
-fn ot(s: Option<impl Into<String>>) -> Arg {
+pub(crate) fn ot(s: Option<impl Into<String>>) -> Arg {
     Arg::Text(s.map(Into::into))
 }
-fn i(v: i64) -> Arg {
+pub(crate) fn i(v: i64) -> Arg {
     Arg::Int(Some(v))
 }
-fn oi(v: Option<i64>) -> Arg {
+pub(crate) fn oi(v: Option<i64>) -> Arg {
     Arg::Int(v)
+}
+
+/// Rows per multi-row statement: under both databases' bind-parameter
+/// limits for our widest table, and short enough to plan quickly.
+const MAX_ROWS: usize = 100;
+
+/// Writes `(…), (…)` for `rows` rows of `width` parameters, starting after
+/// `first - 1` parameters already in the statement.
+fn values_list(backend: Backend, rows: usize, width: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 4);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            // SQLite looks a named parameter (`$N`) up by a linear scan on
+            // every bind, which makes a 100-row statement quadratic in its
+            // parameters; anonymous `?` are bound by position in O(1). The
+            // order is the same.
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn bind_rows<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    rows: Vec<Vec<Arg>>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for row in rows {
+        for arg in row {
+            q = match arg {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+            };
+        }
+    }
+    q
+}
+
+/// One enrollment's next position, for [`StoreTx::update_enrollments`].
+#[derive(Debug, Clone)]
+pub struct EnrollmentUpdate<'a> {
+    pub id: &'a EnrollmentId,
+    pub state: EnrollmentState,
+    pub step: i64,
+    pub due_at: Option<DateTime<Utc>>,
+    pub last_error: Option<&'a str>,
+}
+
+/// One accepted hand-off, for [`StoreTx::mark_handed_off_many`].
+#[derive(Debug, Clone)]
+pub struct HandOff<'a> {
+    pub id: &'a MessageId,
+    pub provider_message_id: &'a str,
+    pub status: smsflow_core::message::MessageStatus,
 }
 
 impl StoreTx {
@@ -68,55 +137,54 @@ impl StoreTx {
 
     /// `INSERT INTO table (columns) VALUES (…), (…) [suffix]` in chunks that
     /// stay under both databases' bind-parameter limits.
-    async fn insert_rows(
+    pub(crate) async fn insert_rows(
         &mut self,
         table: &str,
         columns: &[&str],
         rows: Vec<Vec<Arg>>,
         suffix: &str,
     ) -> Result<()> {
-        const MAX_ROWS: usize = 100;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<Vec<Arg>> = rows.by_ref().take(MAX_ROWS).collect();
-            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-            let mut n = 0;
-            for (r, row) in chunk.iter().enumerate() {
-                debug_assert_eq!(row.len(), columns.len());
-                if r > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for c in 0..row.len() {
-                    n += 1;
-                    if c > 0 {
-                        sql.push_str(", ");
-                    }
-                    // SQLite looks a named parameter (`$N`) up by a linear
-                    // scan on every bind, which makes a 100-row insert
-                    // quadratic in its parameters; anonymous `?` are bound
-                    // by position in O(1). The order is the same.
-                    match self.backend {
-                        Backend::Sqlite => sql.push('?'),
-                        Backend::Postgres => sql.push_str(&format!("${n}")),
-                    }
-                }
-                sql.push(')');
-            }
-            sql.push(' ');
-            sql.push_str(suffix);
-            let mut q = sqlx::query(&sql);
-            for row in chunk {
-                for arg in row {
-                    q = match arg {
-                        Arg::Text(v) => q.bind(v),
-                        Arg::Int(v) => q.bind(v),
-                    };
-                }
-            }
-            q.execute(&mut *self.tx).await?;
+            debug_assert!(chunk.iter().all(|r| r.len() == columns.len()));
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES {} {suffix}",
+                columns.join(", "),
+                values_list(self.backend, chunk.len(), columns.len(), 1)
+            );
+            bind_rows(sqlx::query(&sql), chunk)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
+    }
+
+    /// `UPDATE … FROM (VALUES (…), …) AS v WHERE …` in chunks: one statement
+    /// per hundred rows instead of one per row. `statement` holds `{values}`
+    /// where the list goes; the columns of `v` are `column1…columnN` on both
+    /// databases. Answers the rows updated.
+    async fn update_from_values(
+        &mut self,
+        statement: &str,
+        width: usize,
+        rows: Vec<Vec<Arg>>,
+    ) -> Result<u64> {
+        let mut updated = 0;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(MAX_ROWS).collect();
+            debug_assert!(chunk.iter().all(|r| r.len() == width));
+            let sql = statement.replace(
+                "{values}",
+                &values_list(self.backend, chunk.len(), width, 1),
+            );
+            updated += bind_rows(sqlx::query(&sql), chunk)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(updated)
     }
 
     /// Inserts new records and updates existing ones.
@@ -233,22 +301,58 @@ impl StoreTx {
         last_error: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE enrollments SET state = $1, step = $2, due_at = $3, last_error = $4, updated_at = $5, \
-             lease_owner = NULL, lease_until = NULL, attempts = 0 WHERE id = $6 AND lease_owner = $7",
+        self.update_enrollments(
+            lease_owner,
+            &[EnrollmentUpdate {
+                id,
+                state,
+                step,
+                due_at,
+                last_error,
+            }],
+            at,
         )
-        .bind(state.as_str())
-        .bind(step)
-        .bind(due_at.map(ms))
-        .bind(last_error)
-        .bind(ms(at))
-        .bind(id.as_str())
-        .bind(lease_owner)
-        .execute(&mut *self.tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        .await
+    }
+
+    /// [`Self::update_enrollment`] for a whole batch in a few statements.
+    /// Fails with `Conflict` if this node lost the lease on any of them, so
+    /// nothing of the batch is committed twice.
+    pub async fn update_enrollments(
+        &mut self,
+        lease_owner: &str,
+        updates: &[EnrollmentUpdate<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let rows = updates
+            .iter()
+            .map(|u| {
+                vec![
+                    t(u.id.as_str()),
+                    t(u.state.as_str()),
+                    i(u.step),
+                    oi(u.due_at.map(ms)),
+                    ot(u.last_error),
+                    i(ms(at)),
+                    t(lease_owner),
+                ]
+            })
+            .collect();
+        let updated = self
+            .update_from_values(
+                "UPDATE enrollments SET state = v.column2, step = v.column3, due_at = v.column4, \
+                 last_error = v.column5, updated_at = v.column6, lease_owner = NULL, lease_until = NULL, \
+                 attempts = 0 FROM (VALUES {values}) AS v \
+                 WHERE enrollments.id = v.column1 AND enrollments.lease_owner = v.column7",
+                7,
+                rows,
+            )
+            .await?;
+        if updated != updates.len() as u64 {
             return Err(StoreError::Conflict(format!(
-                "lease on enrollment {id} was lost"
+                "lease lost on {} of {} enrollments",
+                updates.len() as u64 - updated,
+                updates.len()
             )));
         }
         Ok(())
@@ -522,16 +626,42 @@ impl StoreTx {
         status: smsflow_core::message::MessageStatus,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE messages SET status = CASE WHEN status = 'sending' THEN $1 ELSE status END, \
-             provider_message_id = $2, handed_off_at = $3, updated_at = $3, due_at = NULL, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $4",
+        self.mark_handed_off_many(
+            &[HandOff {
+                id,
+                provider_message_id,
+                status,
+            }],
+            at,
         )
-        .bind(status.as_str())
-        .bind(provider_message_id)
-        .bind(ms(at))
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .await
+    }
+
+    /// [`Self::mark_handed_off`] for many messages in a few statements.
+    pub async fn mark_handed_off_many(
+        &mut self,
+        list: &[HandOff<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let rows = list
+            .iter()
+            .map(|h| {
+                vec![
+                    t(h.id.as_str()),
+                    t(h.provider_message_id),
+                    t(h.status.as_str()),
+                    i(ms(at)),
+                ]
+            })
+            .collect();
+        self.update_from_values(
+            "UPDATE messages SET status = CASE WHEN messages.status = 'sending' THEN v.column3 \
+             ELSE messages.status END, provider_message_id = v.column2, handed_off_at = v.column4, \
+             updated_at = v.column4, due_at = NULL, lease_owner = NULL, lease_until = NULL \
+             FROM (VALUES {values}) AS v WHERE messages.id = v.column1",
+            4,
+            rows,
+        )
         .await?;
         Ok(())
     }

@@ -24,8 +24,9 @@ use smsflow_core::object::{ObjectType, PropertyDef, PropertyName, PropertyType, 
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::WorkflowDefinition;
 use smsflow_store::{
-    ActionLogFilter, ActionLogRow, EngagementRow, EnrollmentState, MessageRow, NewAccount,
-    NewEnrollment, NewMessage, NumberRow, Store, StoreError, UserRow, WorkflowRow, WorkflowState,
+    ActionLogFilter, ActionLogRow, EngagementRow, EnrollmentState, EnrollmentUpdate, MessageRow,
+    NewAccount, NewEnrollment, NewMessage, NumberRow, Store, StoreError, UserRow, WorkflowRow,
+    WorkflowState,
 };
 
 /// Generates `sqlite::name` and `postgres::name` for each behaviour.
@@ -64,6 +65,7 @@ conformance!(
     r22_workflow_revision_bumps_only_after_publish,
     enrollments_are_leased_when_due_and_released_when_the_lease_expires,
     updating_an_enrollment_needs_the_lease,
+    a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
     r9_concurrent_reservations_never_pass_the_limit,
     outbox_claims_hand_off_retry_and_failure,
@@ -887,6 +889,73 @@ async fn enrollments_are_leased_when_due_and_released_when_the_lease_expires(sto
         .unwrap();
     assert_eq!(rest.results.len(), 2);
     assert!(rest.next_cursor.is_none());
+}
+
+async fn a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back(store: &Store) {
+    let acc = account(store).await;
+    // 150 enrollments: the batch statement is split into chunks of 100, and
+    // the lost lease sits in the second chunk.
+    let (workflow_id, _, ids) = enroll(store, &acc, 150, t0()).await;
+    let lease = Duration::seconds(30);
+    let claimed = store
+        .claim_due_enrollments("node-a", t0(), t0() + lease, 500)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 150);
+    let later = t0() + Duration::seconds(31);
+    // node-a's leases expired and node-b took everything over.
+    store
+        .claim_due_enrollments("node-b", later, later + lease, 500)
+        .await
+        .unwrap();
+    let update = |id| EnrollmentUpdate {
+        id,
+        state: EnrollmentState::Completed,
+        step: 1,
+        due_at: None,
+        last_error: None,
+    };
+    let all: Vec<EnrollmentUpdate> = ids.iter().map(update).collect();
+    let mut tx = store.begin().await.unwrap();
+    match tx.update_enrollments("node-a", &all, later).await {
+        Err(StoreError::Conflict(why)) => assert!(why.contains("150 of 150"), "{why}"),
+        other => panic!("lost leases must conflict, got {other:?}"),
+    }
+    tx.rollback().await.unwrap();
+
+    // node-b finishes 149; a later batch naming all 150 for node-b holds
+    // only one lease, which is a conflict too.
+    let mut tx = store.begin().await.unwrap();
+    tx.update_enrollments("node-b", &all[..149], later)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    match tx.update_enrollments("node-b", &all, later).await {
+        Err(StoreError::Conflict(why)) => assert!(why.contains("149 of 150"), "{why}"),
+        other => panic!("a lost lease in the batch must conflict, got {other:?}"),
+    }
+    tx.rollback().await.unwrap();
+    let mut states = std::collections::BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_enrollments(&acc, &workflow_id, cursor.as_deref(), 100)
+            .await
+            .unwrap();
+        for row in page.results {
+            *states.entry(row.state.as_str()).or_insert(0) += 1;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        states,
+        [("active", 1), ("completed", 149)].into_iter().collect(),
+        "the rolled-back batch changed nothing"
+    );
 }
 
 async fn updating_an_enrollment_needs_the_lease(store: &Store) {
