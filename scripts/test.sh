@@ -90,7 +90,11 @@ ensure_postgres() {
 ensure_postgres
 
 log="$(mktemp -t smsflow-test.XXXXXX)"
-trap 'rm -f "$log"' EXIT
+# The delivery harnesses append their summary lines here (see
+# crates/testkit/src/summary.rs); they are printed after the run.
+export SMSFLOW_TEST_SUMMARY
+SMSFLOW_TEST_SUMMARY="$(mktemp -t smsflow-summary.XXXXXX)"
+trap 'rm -f "$log" "$SMSFLOW_TEST_SUMMARY"' EXIT
 
 say "cargo test --workspace --locked (PostgreSQL at ${SMSFLOW_TEST_POSTGRES_URL#*@})"
 status=0
@@ -100,5 +104,14 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 postgres_ok="$(grep -Ec '^test .*postgres.* \.\.\. ok$' "$log" || true)"
 if [ "$postgres_ok" -eq 0 ]; then
     die "no PostgreSQL test ran: the suite must run every storage test on PostgreSQL too"
+fi
+say "delivery harness summary:"
+sort "$SMSFLOW_TEST_SUMMARY" >&2
+if [ "$#" -eq 0 ]; then
+    # A full run must include the kill -9 harness on both backends.
+    for backend in postgres sqlite; do
+        grep -q "^fault-injection backend=${backend} " "$SMSFLOW_TEST_SUMMARY" \
+            || die "the kill -9 harness did not report on ${backend}"
+    done
 fi
 say "all tests passed; ${postgres_ok} of them on PostgreSQL"

@@ -200,10 +200,10 @@ async fn r9_eight_concurrent_senders_stop_at_exactly_5000() {
     let store = engines[0].store();
     let handed = count_status(store, &s.account, MessageStatus::Sent).await;
     let usage = engines[0].usage(&s.account).await.unwrap();
-    println!(
+    smsflow_testkit::summary::report(&format!(
         "r9 concurrent: handed_off={} gateway_keys={} usage={usage:?}",
         handed, counts.keys
-    );
+    ));
     assert_eq!(counts.keys, 5_000, "exactly the limit is handed off");
     assert_eq!(counts.duplicate_recipients, 0);
     assert_eq!(handed, 5_000);
@@ -410,10 +410,10 @@ async fn r11_number_throughput_paces_a_burst_across_nodes() {
     }
     let took = started.elapsed();
     let c = gateway.counts();
-    println!(
+    smsflow_testkit::summary::report(&format!(
         "r11 pacing: 100 messages at 20/s took {took:?}, peak {} per second",
         gateway.peak_per_second()
-    );
+    ));
     assert_eq!((c.keys, c.repeats, c.duplicate_recipients), (100, 0, 0));
     assert!(
         took >= Duration::from_secs(3),
@@ -457,7 +457,7 @@ async fn r12_429_with_retry_after_no_failure_no_duplicate() {
     }
     engine.drain().await.unwrap();
     let c = gateway.counts();
-    println!("r12 429: {c:?}");
+    smsflow_testkit::summary::report(&format!("r12 429: {c:?}"));
     assert!(c.throttled > 0);
     assert_eq!((c.keys, c.duplicate_recipients), (200, 0));
     assert_eq!(

@@ -467,7 +467,7 @@ async fn burst(backend: TestBackend, workers: usize, kills: usize) {
         .count();
     let duplicates = g.duplicate_recipients;
     let drift = s.day_counter - s.handed_off;
-    println!(
+    smsflow_testkit::summary::report(&format!(
         "fault-injection backend={backend} nodes={} kills={killed} sent={} duplicates={duplicates} lost={lost} \
          counter_drift={drift} requests={} repeats_deduplicated={} injected_timeouts={} injected_500={} injected_429={} \
          failed={} unknown={} seeded_in={:.1}s total={:.1}s",
@@ -482,7 +482,7 @@ async fn burst(backend: TestBackend, workers: usize, kills: usize) {
         s.unknown,
         seeded_in.as_secs_f64(),
         started.elapsed().as_secs_f64(),
-    );
+    ));
     assert_eq!(g.keys, n as u64, "distinct idempotency keys handed off");
     assert_eq!(duplicates, 0, "a recipient got two messages");
     assert!(per_recipient.values().all(|k| *k == 1));
@@ -598,7 +598,7 @@ async fn r25_work_due_while_all_nodes_are_down_runs_once_on_restart_and_sigterm_
         )
         .await;
     assert_eq!(leased, 0, "a stopped node holds no lease");
-    println!("r25 restart: {n} overdue sends ran once after every node was killed; SIGTERM exit {status}");
+    smsflow_testkit::summary::report(&format!("r25 restart: {n} overdue sends ran once after every node was killed; SIGTERM exit {status}"));
 }
 
 /// Scale-out figures for BENCHMARKS.md (ignored; run in release):
@@ -640,11 +640,11 @@ async fn scale_out_one_vs_two_worker_nodes_on_postgres() {
         }
         let took = started.elapsed().as_secs_f64();
         let c = gateway.counts();
-        println!(
+        smsflow_testkit::summary::report(&format!(
             "scale-out backend=postgres worker_nodes={workers} messages={n} seconds={took:.1} msg_per_s={:.0} duplicates={}",
             n as f64 / took,
             c.duplicate_recipients
-        );
+        ));
         for node in &mut nodes {
             node.terminate();
         }
