@@ -93,9 +93,67 @@ impl From<Country> for String {
 }
 
 /// A valid phone number in E.164 form (`+14155550100`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Equality, order and hashing are those of the E.164 string; `line` is a
+/// by-product of the parse, not part of the value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct E164(String);
+pub struct E164(String, #[serde(skip)] Option<Line>);
+
+/// What libphonenumber said about a number while validating it: its calling
+/// code and kind of line. Kept so that the time-zone lookup of quiet hours
+/// (R21) does not parse the number a second time; `None` on values made by
+/// [`E164::from_trusted`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub calling_code: u16,
+    pub kind: LineKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    FixedLine,
+    Mobile,
+    /// Numbering plans (the US, Canada …) whose ranges do not tell the two
+    /// apart.
+    FixedLineOrMobile,
+    /// Toll-free, premium, VoIP, pagers …
+    Other,
+}
+
+impl LineKind {
+    fn of(kind: phonenumber::Type) -> Self {
+        use phonenumber::Type;
+        match kind {
+            Type::FixedLine => LineKind::FixedLine,
+            Type::Mobile => LineKind::Mobile,
+            Type::FixedLineOrMobile => LineKind::FixedLineOrMobile,
+            _ => LineKind::Other,
+        }
+    }
+}
+
+impl PartialEq for E164 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for E164 {}
+impl std::hash::Hash for E164 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+impl PartialOrd for E164 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for E164 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -140,12 +198,23 @@ impl E164 {
         };
         let number = guarded(|| phonenumber::parse(region, trimmed).ok())
             .ok_or_else(|| PhoneError::Unparsable(trimmed.to_string()))?;
-        let formatted = guarded(|| {
-            phonenumber::is_valid(&number)
-                .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+        // `is_valid` is exactly "has a known type" (phonenumber's
+        // validator); asking for the type keeps it for the zone lookup.
+        let (formatted, kind) = guarded(|| {
+            let kind = number.number_type(&phonenumber::metadata::DATABASE);
+            (kind != phonenumber::Type::Unknown).then(|| {
+                (
+                    number.format().mode(phonenumber::Mode::E164).to_string(),
+                    kind,
+                )
+            })
         })
         .ok_or_else(|| PhoneError::Invalid(trimmed.to_string()))?;
-        Ok(E164(formatted))
+        let line = Line {
+            calling_code: number.code().value(),
+            kind: LineKind::of(kind),
+        };
+        Ok(E164(formatted, Some(line)))
     }
 
     /// Wraps a value this system produced itself (read back from our own
@@ -153,7 +222,12 @@ impl E164 {
     /// costs. Never use it on input from outside: it does not check.
     pub fn from_trusted(e164: String) -> Self {
         debug_assert!(e164.starts_with('+'), "`{e164}` is not in E.164 form");
-        E164(e164)
+        E164(e164, None)
+    }
+
+    /// Calling code and kind of line, when this value was parsed here.
+    pub fn line(&self) -> Option<Line> {
+        self.1
     }
 
     pub fn as_str(&self) -> &str {
@@ -199,6 +273,26 @@ mod tests {
 
     fn country(code: &str) -> Option<Country> {
         Some(Country::parse(code).unwrap())
+    }
+
+    #[test]
+    fn parsing_keeps_the_line_kind_and_equality_ignores_it() {
+        let parsed = E164::parse("+49 151 23456789", None).unwrap();
+        assert_eq!(
+            parsed.line(),
+            Some(Line {
+                calling_code: 49,
+                kind: LineKind::Mobile
+            })
+        );
+        let landline = E164::parse("030 1234567", country("DE")).unwrap();
+        assert_eq!(landline.line().map(|l| l.kind), Some(LineKind::FixedLine));
+        let trusted = E164::from_trusted(parsed.as_str().to_string());
+        assert_eq!(trusted.line(), None);
+        assert_eq!(trusted, parsed);
+        let mut set = std::collections::HashSet::new();
+        set.insert(parsed);
+        assert!(set.contains(&trusted));
     }
 
     #[test]

@@ -22,7 +22,6 @@ use crate::phone::E164;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::LazyLock;
 
 /// The generated table: `prefix|Zone&Zone` lines, `#` comments.
@@ -97,21 +96,17 @@ impl Table {
 /// calling code; `None` when the number does not parse (only possible for
 /// [`E164::from_trusted`] values).
 fn classify(number: &E164) -> Option<(bool, u16)> {
-    use phonenumber::Type;
-    // The crate has panicked on odd input before (see phone.rs); a number
-    // must never take down the sender.
-    panic::catch_unwind(AssertUnwindSafe(|| {
-        let parsed = phonenumber::parse(None, number.as_str()).ok()?;
-        let code = parsed.code().value();
-        let geographic = match parsed.number_type(&phonenumber::metadata::DATABASE) {
-            Type::FixedLine | Type::FixedLineOrMobile => true,
-            Type::Mobile => GEO_MOBILE_COUNTRIES.contains(&code),
-            _ => false,
-        };
-        Some((geographic, code))
-    }))
-    .ok()
-    .flatten()
+    use crate::phone::LineKind;
+    let line = match number.line() {
+        Some(line) => line,
+        None => E164::parse(number.as_str(), None).ok()?.line()?,
+    };
+    let geographic = match line.kind {
+        LineKind::FixedLine | LineKind::FixedLineOrMobile => true,
+        LineKind::Mobile => GEO_MOBILE_COUNTRIES.contains(&line.calling_code),
+        LineKind::Other => false,
+    };
+    Some((geographic, line.calling_code))
 }
 
 /// The IANA zones a number may be in, as libphonenumber sees it; empty when

@@ -17,7 +17,7 @@
 //! of the page's phones), never one per record.
 
 use crate::error::Result;
-use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
+use crate::gate::{gate_send_with, limit_keys, quiet_deferral, subscription_phone, Gate};
 use crate::records::enrolls;
 use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
 use crate::Engine;
@@ -35,6 +35,7 @@ use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
 use smsflow_store::{EnrollmentState, NumberRow, UserRow};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Records read per page.
 const PAGE: i64 = 5000;
@@ -71,8 +72,9 @@ pub struct DryRunSample {
 enum Event {
     /// A send step that ended before the gates (no recipient, bad token…).
     Ended(ReasonCode),
-    /// A prepared message, to go through the gates and limits.
-    Send(usize, Box<PendingSend>),
+    /// A prepared message, to go through the gates and limits, with its
+    /// quiet-hours deferral at "now" worked out in the parallel pass.
+    Send(usize, Box<PendingSend>, Option<DateTime<Utc>>),
     /// A manage-subscription step's change, seen by later sends.
     Consent(E164, SubscriptionTypeId, ConsentStatus),
 }
@@ -145,6 +147,7 @@ fn walk(
     index: usize,
     record: &Record,
     contacts: &HashMap<RecordId, Record>,
+    now: DateTime<Utc>,
     out: &mut Vec<Event>,
 ) {
     let mut record = Cow::Borrowed(record);
@@ -205,7 +208,10 @@ fn walk(
                 };
                 out.push(match prepare(step, &inputs) {
                     Prepared::Done { code, .. } => Event::Ended(code),
-                    Prepared::Send(pending) => Event::Send(index, pending),
+                    Prepared::Send(pending) => {
+                        let quiet = quiet_deferral(&world.settings, &pending, now);
+                        Event::Send(index, pending, quiet)
+                    }
                 });
             }
         }
@@ -221,7 +227,7 @@ fn settle(
     changed: &HashMap<E164, Vec<(String, ConsentStatus)>>,
     record: &Record,
     p: &PendingSend,
-    now: DateTime<Utc>,
+    quiet: Option<DateTime<Utc>>,
     report: &mut DryRunReport,
 ) {
     let find = |map: &HashMap<E164, Vec<(String, ConsentStatus)>>, phone: &E164, type_id: &str| {
@@ -237,7 +243,7 @@ fn settle(
         .as_ref()
         .and_then(|t| world.purposes.get(t))
         .copied();
-    let code = match gate_send(&world.settings, p, purpose, status_of, now) {
+    let code = match gate_send_with(p, purpose, status_of, || quiet) {
         Gate::Skip { code, .. } => Some(code),
         Gate::Defer { .. } => Some(ReasonCode::QuietHours),
         Gate::Go => (!allowance.take(&world.settings, p)).then_some(ReasonCode::LimitExceeded),
@@ -259,6 +265,47 @@ fn settle(
     }
 }
 
+/// Walks every enrolled record of a page, split over the machine's cores:
+/// paths are independent of each other (rendering, phone parsing and the
+/// recipient's zones are most of a dry run's CPU), and the events come back
+/// in record order for [`settle`], which must see them in that order.
+async fn walk_all(
+    wf: Arc<ValidWorkflow>,
+    world: Arc<World>,
+    enrolled: Vec<Record>,
+    contacts: HashMap<RecordId, Record>,
+    now: DateTime<Utc>,
+) -> (Vec<Record>, Vec<Event>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let per_thread = enrolled.len().div_ceil(threads).max(1);
+        let events = std::thread::scope(|scope| {
+            let parts: Vec<_> = enrolled
+                .chunks(per_thread)
+                .enumerate()
+                .map(|(part, records)| {
+                    let (wf, world, contacts) = (&wf, &world, &contacts);
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(records.len());
+                        for (i, r) in records.iter().enumerate() {
+                            let index = part * per_thread + i;
+                            walk(wf, world, index, r, contacts, now, &mut out);
+                        }
+                        out
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect::<Vec<Event>>()
+        });
+        (enrolled, events)
+    })
+    .await;
+    evaluated.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 impl Engine {
     /// R24 for an unsaved definition: validated like a save, then simulated
     /// as if no record had ever been enrolled in it.
@@ -268,7 +315,7 @@ impl Engine {
         def: &WorkflowDefinition,
     ) -> Result<DryRunReport> {
         let wf = self.validate_workflow(account, def).await?;
-        self.simulate(account, &wf, None).await
+        self.simulate(account, Arc::new(wf), None).await
     }
 
     /// R24 for a saved workflow, draft or published: its current definition,
@@ -280,17 +327,17 @@ impl Engine {
     ) -> Result<DryRunReport> {
         let row = self.get_workflow(account, id).await?;
         let wf = self.validate_workflow(account, &row.definition).await?;
-        self.simulate(account, &wf, Some(id)).await
+        self.simulate(account, Arc::new(wf), Some(id)).await
     }
 
     async fn simulate(
         &self,
         account: &AccountId,
-        wf: &ValidWorkflow,
+        wf: Arc<ValidWorkflow>,
         saved: Option<&WorkflowId>,
     ) -> Result<DryRunReport> {
         let now = self.now();
-        let world = self.world(account, wf).await?;
+        let world = Arc::new(self.world(account, &wf).await?);
         let tz = world.settings.time_zone;
         let periods = [
             period_key(now, tz, Window::Day),
@@ -343,12 +390,12 @@ impl Engine {
                 }
                 _ => HashMap::new(),
             };
-            let enrolled: Vec<&Record> = page
+            let enrolled: Vec<Record> = page
                 .results
-                .iter()
+                .into_iter()
                 .filter(|r| {
                     enrolls(
-                        wf,
+                        &wf,
                         &r.properties,
                         None,
                         prior.get(&r.id).into_iter().flatten().copied(),
@@ -371,14 +418,12 @@ impl Engine {
                         .map(|r| (r.id.clone(), r))
                         .collect()
                 };
-            let mut events = Vec::new();
-            for (i, r) in enrolled.iter().enumerate() {
-                walk(wf, &world, i, r, &contacts, &mut events);
-            }
+            let (enrolled, events) =
+                walk_all(wf.clone(), world.clone(), enrolled, contacts, now).await;
             let mut phones: Vec<E164> = events
                 .iter()
                 .filter_map(|e| match e {
-                    Event::Send(_, p) => Some(p.to.clone()),
+                    Event::Send(_, p, _) => Some(p.to.clone()),
                     _ => None,
                 })
                 .collect();
@@ -402,14 +447,14 @@ impl Engine {
                         list.retain(|(t, _)| t.as_str() != type_id.as_str());
                         list.push((type_id.to_string(), status));
                     }
-                    Event::Send(i, p) => settle(
+                    Event::Send(i, p, quiet) => settle(
                         &world,
                         &mut allowance,
                         &stored,
                         &changed,
-                        enrolled[i],
+                        &enrolled[i],
                         &p,
-                        now,
+                        quiet,
                         &mut report,
                     ),
                 }

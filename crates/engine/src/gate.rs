@@ -34,6 +34,29 @@ pub(crate) fn gate_send(
     status_of: impl Fn(&E164, &str) -> Option<ConsentStatus>,
     now: DateTime<Utc>,
 ) -> Gate {
+    gate_send_with(p, purpose, status_of, || quiet_deferral(settings, p, now))
+}
+
+/// R21 alone: when quiet hours in the recipient's zones hold `p` back at
+/// `now`, the moment they end. Pure, so a dry run works it out for many
+/// messages in parallel and hands it to [`gate_send_with`].
+pub(crate) fn quiet_deferral(
+    settings: &AccountSettings,
+    p: &PendingSend,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let quiet = settings.quiet_hours.as_ref()?;
+    quiet_hours_deferral(now, &p.to, settings.time_zone, quiet)
+}
+
+/// [`gate_send`] with the quiet-hours deferral supplied by `quiet`, which is
+/// only asked when consent lets the message through.
+pub(crate) fn gate_send_with(
+    p: &PendingSend,
+    purpose: Option<Purpose>,
+    status_of: impl Fn(&E164, &str) -> Option<ConsentStatus>,
+    quiet: impl FnOnce() -> Option<DateTime<Utc>>,
+) -> Gate {
     let type_status = p
         .subscription_type_id
         .as_ref()
@@ -58,12 +81,10 @@ pub(crate) fn gate_send(
         }
         Ok(()) => {}
     }
-    if let Some(quiet) = &settings.quiet_hours {
-        if let Some(until) = quiet_hours_deferral(now, &p.to, settings.time_zone, quiet) {
-            return Gate::Defer { until };
-        }
+    match quiet() {
+        Some(until) => Gate::Defer { until },
+        None => Gate::Go,
     }
-    Gate::Go
 }
 
 /// The counters a send from `number` by `user` reserves at `now`, each with

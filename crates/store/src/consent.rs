@@ -122,6 +122,7 @@ impl Store {
                  WHERE account_id = $1 AND phone IN ({})",
                 placeholders(2, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(account.as_str());
             for p in chunk {
                 q = q.bind(p.as_str());
@@ -248,6 +249,7 @@ impl StoreTx {
                 "DELETE FROM record_phones WHERE record_id IN ({})",
                 crate::records::placeholders(1, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql);
             for (record, _, _) in chunk {
                 q = q.bind(record.as_str());

@@ -93,6 +93,7 @@ impl StoreTx {
                 "UPDATE conversations SET last_message_at = $1 WHERE id IN ({})",
                 placeholders(2, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(ms(at));
             for id in chunk {
                 q = q.bind(id.as_str());

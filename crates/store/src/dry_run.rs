@@ -25,6 +25,7 @@ impl Store {
                 "SELECT record_id, state FROM enrollments WHERE account_id = $1 AND workflow_id = $2 AND record_id IN ({})",
                 placeholders(3, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql)
                 .bind(account.as_str())
                 .bind(workflow.as_str());
@@ -54,6 +55,7 @@ impl Store {
                 "SELECT phone, subscription_type_id, status FROM consents WHERE account_id = $1 AND phone IN ({})",
                 placeholders(2, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(account.as_str());
             for p in chunk {
                 q = q.bind(p.as_str());

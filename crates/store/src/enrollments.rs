@@ -120,6 +120,7 @@ impl Store {
                 "SELECT workflow_id, record_id, state FROM enrollments WHERE account_id = $1 AND record_id IN ({})",
                 placeholders(2, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(account.as_str());
             for id in chunk {
                 q = q.bind(id.as_str());

@@ -401,6 +401,7 @@ impl Store {
             "SELECT subject_kind, subject_id, period, count FROM send_counters WHERE account_id = $1 AND period IN ({})",
             crate::records::placeholders(2, periods.len())
         );
+        let sql = self.backend.positional(&sql);
         let mut q = sqlx::query(&sql).bind(account.as_str());
         for p in periods {
             q = q.bind(p.as_str());

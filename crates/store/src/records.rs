@@ -63,6 +63,7 @@ impl Store {
                 "SELECT {RECORD_COLUMNS} FROM records WHERE account_id = $1 AND id IN ({})",
                 placeholders(2, chunk.len())
             );
+            let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(account.as_str());
             for id in chunk {
                 q = q.bind(id.as_str());

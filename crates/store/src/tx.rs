@@ -25,7 +25,7 @@ pub struct CounterGrant {
 
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 /// A bind value for the multi-row statements.
