@@ -101,6 +101,55 @@ pub fn object_kind(hubspot_type: &str) -> (ObjectType, Option<u32>) {
     }
 }
 
+/// HubSpot's object type id for ours (the v4 API takes ids for every type).
+fn hubspot_type_id(kind: ObjectType) -> &'static str {
+    match kind {
+        ObjectType::Contact => "0-1",
+        ObjectType::Company => "0-2",
+        ObjectType::Deal => "0-3",
+        ObjectType::Ticket => "0-5",
+        ObjectType::Quote => "0-14",
+        ObjectType::User => "0-115",
+        ObjectType::Order => "0-123",
+        ObjectType::Cart => "0-142",
+        ObjectType::Invoice => "0-53",
+        ObjectType::Lead => "0-136",
+    }
+}
+
+/// Why a write to HubSpot did not go through.
+#[derive(Debug)]
+enum HubspotFailure {
+    /// A 4xx other than 429: retrying will not help.
+    Refused(String),
+    /// Network errors, 429 and 5xx: worth another attempt later.
+    Transient(String),
+}
+
+/// Sorts HubSpot's answer to a write of `what` into success or a failure.
+fn classify_hubspot_answer(
+    response: reqwest::Result<reqwest::Response>,
+    what: &str,
+) -> std::result::Result<reqwest::Response, HubspotFailure> {
+    match response {
+        Ok(r) if r.status().is_success() => Ok(r),
+        Ok(r)
+            if r.status().is_client_error()
+                && r.status() != reqwest::StatusCode::TOO_MANY_REQUESTS =>
+        {
+            Err(HubspotFailure::Refused(format!(
+                "HubSpot refused the {what}: {}",
+                r.status()
+            )))
+        }
+        Ok(r) => Err(HubspotFailure::Transient(format!(
+            "HubSpot answered {} to the {what}",
+            r.status()
+        ))),
+        Err(err) => Err(HubspotFailure::Transient(err.to_string())),
+    }
+}
+
 /// An ISO-8601 duration covering the wait until `until`, plus a day of slack.
 fn expiration(now: DateTime<Utc>, until: DateTime<Utc>) -> String {
     let days = (until - now).num_seconds().max(0) / 86_400 + 2;
@@ -554,77 +603,111 @@ impl Engine {
                 .await?;
             return Ok(true);
         };
-        let (_, association) = object_kind(&l.object_type);
-        let Some(association) = association else {
-            // HubSpot defines no communication association for this object
-            // type; an unassociated communication would be lost.
-            self.store()
-                .update_hubspot_log(
-                    &l.id,
-                    "dropped",
-                    None,
-                    Some("no communication association for this object type"),
-                    None,
-                )
-                .await?;
-            return Ok(true);
-        };
-        let body = communication_body(&message, &l.direction);
-        let payload = json!({
-            "properties": {
-                "hs_communication_channel_type": "SMS",
-                "hs_communication_logged_from": "CRM",
-                "hs_communication_body": body,
-                "hs_timestamp": message.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            },
-            "associations": [{
-                "to": {"id": l.object_id},
-                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association}],
-            }],
-        });
-        let url = format!("{}/crm/v3/objects/communications", portal.api_base_url);
-        match client()
-            .post(&url)
-            .bearer_auth(&portal.access_token)
-            .json(&payload)
-            .send()
-            .await
-        {
-            Ok(r) if r.status().is_success() => {
-                let id = r
-                    .json::<Value>()
+        let (kind, association) = object_kind(&l.object_type);
+        // A communication made earlier whose association did not go
+        // through is associated now, never created twice.
+        let communication = match &l.communication_id {
+            Some(id) => Ok(id.clone()),
+            None => {
+                self.create_communication(&portal, &message, l, association)
                     .await
-                    .ok()
-                    .and_then(|v| id_text(v.get("id")));
+            }
+        };
+        let result = match (communication, association) {
+            (Ok(id), Some(_)) => Ok(id),
+            // HubSpot publishes no communication association type id for
+            // quotes, orders, carts, invoices, leads and users; its v4
+            // "default association" call picks the type itself.
+            (Ok(id), None) => self
+                .associate_by_default(&portal, &id, kind, &l.object_id)
+                .await
+                .map(|()| id.clone())
+                .map_err(|failure| (failure, Some(id))),
+            (Err(failure), _) => Err((failure, None)),
+        };
+        match result {
+            Ok(id) => {
                 self.store()
-                    .update_hubspot_log(&l.id, "logged", None, None, id.as_deref())
+                    .update_hubspot_log(&l.id, "logged", None, None, Some(&id))
                     .await?;
             }
-            Ok(r)
-                if r.status().is_client_error()
-                    && r.status() != reqwest::StatusCode::TOO_MANY_REQUESTS =>
-            {
-                let why = format!("HubSpot refused the communication: {}", r.status());
+            Err((HubspotFailure::Refused(why), made)) => {
                 self.store()
-                    .update_hubspot_log(&l.id, "dropped", None, Some(&why), None)
+                    .update_hubspot_log(&l.id, "dropped", None, Some(&why), made.as_deref())
                     .await?;
             }
-            other => {
-                let why = match other {
-                    Ok(r) => format!("HubSpot answered {}", r.status()),
-                    Err(err) => err.to_string(),
-                };
+            Err((HubspotFailure::Transient(why), made)) => {
                 let (state, due) = if l.attempts + 1 >= MAX_ATTEMPTS {
                     ("dropped", None)
                 } else {
                     ("pending", Some(now + backoff(l.attempts)))
                 };
                 self.store()
-                    .update_hubspot_log(&l.id, state, due, Some(&why), None)
+                    .update_hubspot_log(&l.id, state, due, Some(&why), made.as_deref())
                     .await?;
             }
         }
         Ok(true)
+    }
+
+    /// `POST /crm/v3/objects/communications`, associated inline when the
+    /// association type id is known. Answers the communication's id.
+    async fn create_communication(
+        &self,
+        portal: &HubspotPortalRow,
+        message: &MessageRow,
+        l: &HubspotLogRow,
+        association: Option<u32>,
+    ) -> std::result::Result<String, HubspotFailure> {
+        let mut payload = json!({
+            "properties": {
+                "hs_communication_channel_type": "SMS",
+                "hs_communication_logged_from": "CRM",
+                "hs_communication_body": communication_body(message, &l.direction),
+                "hs_timestamp": message.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            },
+        });
+        if let Some(association) = association {
+            payload["associations"] = json!([{
+                "to": {"id": l.object_id},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association}],
+            }]);
+        }
+        let url = format!("{}/crm/v3/objects/communications", portal.api_base_url);
+        let response = client()
+            .post(&url)
+            .bearer_auth(&portal.access_token)
+            .json(&payload)
+            .send()
+            .await;
+        let response = classify_hubspot_answer(response, "communication")?;
+        response
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| id_text(v.get("id")))
+            .ok_or_else(|| HubspotFailure::Transient("HubSpot answered no communication id".into()))
+    }
+
+    /// `PUT /crm/v4/objects/communications/{id}/associations/default/{type}/{object}`.
+    async fn associate_by_default(
+        &self,
+        portal: &HubspotPortalRow,
+        communication_id: &str,
+        kind: ObjectType,
+        object_id: &str,
+    ) -> std::result::Result<(), HubspotFailure> {
+        let url = format!(
+            "{}/crm/v4/objects/communications/{communication_id}/associations/default/{}/{object_id}",
+            portal.api_base_url,
+            hubspot_type_id(kind),
+        );
+        let response = client()
+            .put(&url)
+            .bearer_auth(&portal.access_token)
+            .send()
+            .await;
+        classify_hubspot_answer(response, "association").map(|_| ())
     }
 
     /// The communication to log for a reply, when the conversation's last

@@ -36,6 +36,7 @@ on_both_backends!(
     r1_without_the_entitlement_the_options_carry_the_beta_message,
     r21_a_send_at_night_blocks_and_completes_through_the_callback_api,
     r14_a_reply_is_logged_on_the_record_too,
+    r14_a_quote_is_associated_by_default_once_even_when_hubspot_fails_first,
 );
 
 const EXEC: &str = "/integrations/hubspot/actions/send-sms";
@@ -425,4 +426,60 @@ async fn r14_a_reply_is_logged_on_the_record_too(backend: TestBackend) {
         .unwrap_or_default()
         .contains("Yes, after 5"));
     assert_eq!(comms[1].body["associations"][0]["to"]["id"], "614");
+}
+
+async fn r14_a_quote_is_associated_by_default_once_even_when_hubspot_fails_first(
+    backend: TestBackend,
+) {
+    let s = setup(backend, true).await;
+    // HubSpot publishes no communication→quote association type id: the
+    // communication is created bare, then associated with the v4 default.
+    s.hubspot.fail_associations(1);
+    let body = FakeHubspot::execution(
+        "ap-5-5-5-0",
+        "0-14",
+        7_001,
+        json!({"hs_title": "Renewal 2027"}),
+        json!({"from_number": s.number, "sender_user": s.user, "recipient_phone": PHONE, "message": "Your quote is ready."}),
+    );
+    let (status, out) = FakeHubspot::call(
+        &s.app,
+        EXEC,
+        &body,
+        Signing::V3 {
+            timestamp_ms: now_ms(&s.app),
+        },
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out["outputFields"]["hs_execution_state"], "SUCCESS",
+        "{out}"
+    );
+    s.app.drain().await;
+    assert_eq!(s.app.outbox(&s.acct).await.len(), 1);
+    let comms = s.hubspot.communications();
+    assert_eq!(comms.len(), 1, "{comms:?}");
+    assert!(
+        comms[0].body.get("associations").is_none(),
+        "no inline association type for quotes: {:?}",
+        comms[0].body
+    );
+    assert!(s.hubspot.associations().is_empty(), "the first try failed");
+
+    // The retry associates the communication it already made.
+    s.app.advance(chrono::Duration::minutes(5));
+    s.app.drain().await;
+    assert_eq!(s.hubspot.communications().len(), 1, "never created twice");
+    let assoc = s.hubspot.associations();
+    assert_eq!(assoc.len(), 1, "{assoc:?}");
+    let id = 9_000_001;
+    assert_eq!(
+        assoc[0].path,
+        format!("/crm/v4/objects/communications/{id}/associations/default/0-14/7001")
+    );
+    assert!(assoc[0]
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer ")));
 }

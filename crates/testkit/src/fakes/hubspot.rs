@@ -17,7 +17,7 @@ use crate::app::TestApp;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -63,6 +63,9 @@ pub struct Received {
 struct FakeState {
     communications: Vec<Received>,
     completions: Vec<Received>,
+    associations: Vec<Received>,
+    /// Default-association calls still to answer with a 500.
+    failing_associations: u32,
 }
 
 /// A running fake HubSpot.
@@ -98,6 +101,50 @@ async fn communication(
     (
         StatusCode::CREATED,
         Json(json!({"id": id, "properties": body["properties"]})),
+    )
+}
+
+/// `PUT /crm/v4/objects/communications/{id}/associations/default/{toType}/{toId}`:
+/// HubSpot's "associate records (default)", answered as a batch result.
+async fn associate_default(
+    State(s): State<Arc<Mutex<FakeState>>>,
+    Path((id, to_type, to_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut st = s.lock().expect("fake state");
+    if st.failing_associations > 0 {
+        st.failing_associations -= 1;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"status": "error", "message": "injected failure"})),
+        );
+    }
+    let made = 9_000_001..=9_000_000 + st.communications.len() as u64;
+    if !id.parse::<u64>().is_ok_and(|n| made.contains(&n)) {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"status": "error", "message": format!("no communication {id}")})),
+        );
+    }
+    st.associations.push(Received {
+        path: format!("/crm/v4/objects/communications/{id}/associations/default/{to_type}/{to_id}"),
+        authorization: auth,
+        body: Value::Null,
+    });
+    (
+        StatusCode::OK,
+        Json(json!({
+            "status": "COMPLETE",
+            "results": [{
+                "from": {"id": id},
+                "to": {"id": to_id},
+                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 0},
+            }],
+        })),
     )
 }
 
@@ -155,6 +202,10 @@ impl FakeHubspot {
                 "/automation/v4/actions/callbacks/{id}/complete",
                 post(complete),
             )
+            .route(
+                "/crm/v4/objects/communications/{id}/associations/default/{to_type}/{to_id}",
+                put(associate_default),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -193,6 +244,16 @@ impl FakeHubspot {
     }
 
     /// Callback completions smsflow posted, in order.
+    /// The default associations made (`PUT …/associations/default/…`).
+    pub fn associations(&self) -> Vec<Received> {
+        self.state.lock().expect("fake state").associations.clone()
+    }
+
+    /// Answers the next `n` association calls with a 500.
+    pub fn fail_associations(&self, n: u32) {
+        self.state.lock().expect("fake state").failing_associations = n;
+    }
+
     pub fn completions(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").completions.clone()
     }
