@@ -84,6 +84,19 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `column` in a WHERE clause that must not drive SQLite's index choice.
+    /// `account_id = ? AND id IN (…)` made SQLite walk the account's whole
+    /// `(account_id, object_type, id)` index for every list — one scan of
+    /// every record per executor batch — instead of probing the primary key
+    /// per id. SQLite's unary `+` keeps the term as a filter only; PostgreSQL
+    /// plans by statistics and has no unary `+` for text.
+    pub(crate) fn filter_only(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("+{column}"),
+            Backend::Postgres => column.to_string(),
+        }
+    }
+
     /// SQLite looks a `$N` parameter up by a linear scan of the statement's
     /// parameter names on every bind, so a 5,000-value `IN (…)` list costs
     /// quadratic time (it was 29 % of a dry run's CPU); anonymous `?` are

@@ -60,7 +60,8 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE account_id = $1 AND id IN ({})",
+                "SELECT {RECORD_COLUMNS} FROM records WHERE {} = $1 AND id IN ({})",
+                self.backend.filter_only("account_id"),
                 placeholders(2, chunk.len())
             );
             let sql = self.backend.positional(&sql);
