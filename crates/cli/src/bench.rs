@@ -679,6 +679,7 @@ async fn floor(n: usize, concurrency: usize) -> Result<f64> {
                         ulid::Ulid::new().to_string().to_lowercase()
                     ),
                     from,
+                    from_external_id: None,
                     to: E164::from_trusted(phone(k)),
                     body: format!(
                         "Hi Contact{k}, your order #{k:07} has shipped. Reply STOP to opt out."

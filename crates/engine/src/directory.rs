@@ -30,6 +30,9 @@ pub struct NumberInput {
     pub throughput: Option<Value>,
 }
 
+/// Segments per second of a number nobody gave a throughput (R11).
+pub(crate) const DEFAULT_THROUGHPUT: i64 = 10;
+
 /// The form options of R2/R3: numbers that can send SMS, users linked to one.
 pub struct Options;
 
@@ -75,6 +78,8 @@ impl Engine {
             id: UserId::generate(),
             name,
             email,
+            provider: None,
+            external_id: None,
             created_at: self.now(),
         };
         self.store().create_user(account, &user).await?;
@@ -147,8 +152,9 @@ impl Engine {
             sms: true,
             mms: false,
             voice: false,
-            throughput: 10,
+            throughput: DEFAULT_THROUGHPUT,
             user_ids: Vec::new(),
+            external_id: None,
             created_at: self.now(),
         };
         self.apply_number_fields(account, &mut number, &input, &mut errors)

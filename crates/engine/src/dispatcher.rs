@@ -6,7 +6,10 @@
 //!   shared token buckets of its numbers (segments per second) and provider
 //!   accounts (requests per minute); a message without a slot goes back to
 //!   the outbox until its slot, unsent, so a burst queues instead of drawing
-//!   429s. A 429 with Retry-After closes the provider's bucket until then.
+//!   429s. A number's bucket grants slots up to a second ahead; a provider
+//!   account's grants a request only once its slot has come, so no rolling
+//!   minute ever holds more than the budget. A 429 with Retry-After closes
+//!   the provider's bucket until then.
 //! * Retries (R12): transient failures go back to the outbox with
 //!   exponential backoff and jitter, up to the account's
 //!   `delivery.max_attempts`; a 429 does not use up an attempt. Permanent
@@ -25,9 +28,9 @@ use crate::Engine;
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
 use rand::Rng;
-use smsflow_core::ids::AccountId;
+use smsflow_core::ids::{AccountId, NumberId};
 use smsflow_providers::{Provider, SendError, SendRequest};
-use smsflow_store::{HandOff, OutboxMessage, PaceBucket, PaceDemand};
+use smsflow_store::{HandOff, NumberRow, OutboxMessage, PaceBucket, PaceDemand};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,16 +60,35 @@ impl Engine {
             let key = (m.account_id.clone(), m.row.provider.clone());
             if let std::collections::hash_map::Entry::Vacant(slot) = providers.entry(key) {
                 let provider = self.provider_for(&m.account_id, &m.row.provider).await;
-                let bucket = format!("provider:{}:{}", m.account_id, m.row.provider);
+                let bucket = provider_bucket(&m.account_id, &m.row.provider);
                 slot.insert(Resolved { provider, bucket });
             }
         }
         let resolved =
             |m: &OutboxMessage| providers[&(m.account_id.clone(), m.row.provider.clone())].clone();
+        // The sending numbers, once each: their throughput (pacing) and the
+        // provider's own id of each (providers that send by it).
+        let mut numbers: HashMap<NumberId, Option<NumberRow>> = HashMap::new();
+        for m in &claimed {
+            if let Some(id) = &m.row.number_id {
+                if !numbers.contains_key(id) {
+                    let row = self.store().get_number(&m.account_id, id).await.ok();
+                    numbers.insert(id.clone(), row);
+                }
+            }
+        }
+        let external_id = |m: &OutboxMessage| {
+            m.row
+                .number_id
+                .as_ref()
+                .and_then(|id| numbers.get(id))
+                .and_then(|n| n.as_ref())
+                .and_then(|n| n.external_id.clone())
+        };
 
         // Pacing: only messages with a slot now are sent.
         let claimed = if cfg.pacing {
-            self.pace(claimed, &resolved, now).await?
+            self.pace(claimed, &resolved, &numbers, now).await?
         } else {
             claimed
         };
@@ -88,9 +110,10 @@ impl Engine {
         let calls = stream::iter(claimed)
             .map(|m| {
                 let r = resolved(&m);
+                let request = send_request(&m, external_id(&m));
                 async move {
                     let result = match &r.provider {
-                        Some(p) => p.send(&send_request(&m)).await,
+                        Some(p) => p.send(&request).await,
                         None => Err(no_provider(&m)),
                     };
                     (m, r, result)
@@ -112,15 +135,11 @@ impl Engine {
                 .unwrap_or(cfg.max_attempts);
             match result {
                 Ok(receipt) => accepted.push((m.row.id, receipt)),
-                Err(SendError::Transient { code, message, .. })
-                    if !idempotent && code == "timeout" =>
-                {
-                    tx.mark_in_doubt(&m.row.id, done_at, &format!("{code}: {message}"))
-                        .await?;
+                Err(e) if !idempotent && e.is_in_doubt() => {
+                    tx.mark_in_doubt(&m.row.id, done_at, &describe(&e)).await?;
                 }
-                Err(SendError::Transient {
-                    code, retry_after, ..
-                }) if code == "429" => {
+                Err(e) if e.is_rate_limited() => {
+                    let retry_after = e.retry_after();
                     // Rate limited: not an attempt. The provider account's
                     // bucket stays closed until the provider said.
                     let wait = retry_after
@@ -187,28 +206,23 @@ impl Engine {
         &self,
         claimed: Vec<OutboxMessage>,
         resolved: &impl Fn(&OutboxMessage) -> Resolved,
+        numbers: &HashMap<NumberId, Option<NumberRow>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<OutboxMessage>> {
-        let mut throughput: HashMap<String, i64> = HashMap::new();
         let mut demands = Vec::with_capacity(claimed.len());
         for m in &claimed {
             let mut buckets = Vec::new();
             if let Some(number) = &m.row.number_id {
-                if !throughput.contains_key(number.as_str()) {
-                    let t = self
-                        .store()
-                        .get_number(&m.account_id, number)
-                        .await
-                        .map(|n| n.throughput)
-                        .unwrap_or(0);
-                    throughput.insert(number.to_string(), t);
-                }
-                let t = throughput[number.as_str()];
+                let t = numbers
+                    .get(number)
+                    .and_then(|n| n.as_ref())
+                    .map_or(0, |n| n.throughput);
                 if t > 0 {
                     buckets.push((
                         PaceBucket {
                             key: format!("number:{number}"),
                             cost_us: 1_000_000 / t.max(1),
+                            lookahead_us: 1_000_000,
                         },
                         m.row.segments.max(1),
                     ));
@@ -223,6 +237,7 @@ impl Engine {
                     PaceBucket {
                         key: r.bucket.clone(),
                         cost_us,
+                        lookahead_us: 0,
                     },
                     1,
                 ));
@@ -283,7 +298,15 @@ impl Engine {
     }
 }
 
-pub(crate) fn send_request(m: &OutboxMessage) -> SendRequest {
+/// The pacing bucket of a provider account (one connection, or a
+/// built-in provider of the account).
+pub(crate) fn provider_bucket(account: &AccountId, provider: &str) -> String {
+    format!("provider:{account}:{provider}")
+}
+
+/// What the provider is asked to send; `from_external_id` is the provider's
+/// own id of the sending number, when it was synced from the provider.
+pub(crate) fn send_request(m: &OutboxMessage, from_external_id: Option<String>) -> SendRequest {
     SendRequest {
         idempotency_key: m
             .row
@@ -291,9 +314,19 @@ pub(crate) fn send_request(m: &OutboxMessage) -> SendRequest {
             .clone()
             .unwrap_or_else(|| m.row.id.to_string()),
         from: m.row.from.clone(),
+        from_external_id,
         to: m.row.to.clone(),
         body: m.row.body.clone(),
         segments: u32::try_from(m.row.segments).unwrap_or(1),
+    }
+}
+
+/// `code: message`, as messages keep a provider error.
+fn describe(e: &SendError) -> String {
+    match e {
+        SendError::Transient { code, message, .. } | SendError::Permanent { code, message } => {
+            format!("{code}: {message}")
+        }
     }
 }
 

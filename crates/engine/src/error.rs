@@ -24,6 +24,10 @@ pub enum EngineError {
     Refused { code: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A provider's API answered an error or nothing (a directory sync).
+    /// `code` is the provider's, e.g. `aircall:http_503`.
+    #[error("the provider answered {code}: {message}")]
+    Provider { code: String, message: String },
     #[error(transparent)]
     Store(StoreError),
 }

@@ -31,7 +31,7 @@ mod sms_messages;
 mod workflows;
 
 pub use accounts::{hash_token, AccountInput, NewAccountOutput};
-pub use connections::{ConnectionInput, WebhookUrls};
+pub use connections::{ConnectionInput, ConnectionPatch, CreatedConnection, WebhookUrls};
 pub use consent::{ConsentInput, ConsentView, SubscriptionTypeInput};
 pub use conversations::ReplyInput;
 pub use direct_send::{DirectOutcome, DirectSend, HubspotLink};
@@ -103,6 +103,10 @@ impl RunOutcome {
     }
 }
 
+/// A connection's adapter with the config it was built from (a changed
+/// config builds a new one).
+type BuiltAdapter = (serde_json::Value, Arc<dyn Provider>);
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -113,7 +117,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     providers: HashMap<String, Arc<dyn Provider>>,
     /// Adapters of provider connections, by connection id.
-    connections: std::sync::Mutex<HashMap<String, Arc<dyn Provider>>>,
+    connections: std::sync::Mutex<HashMap<String, BuiltAdapter>>,
     config: EngineConfig,
     compiled: compiled::Cache,
     wake: Notify,

@@ -35,7 +35,10 @@ impl Engine {
                         .requeue_stale(&m.row.id, &cfg.node_id, self.now())
                         .await?
                 }
-                Some(p) => match p.lookup(&send_request(&m)).await {
+                Some(p) => match p
+                    .lookup(&send_request(&m, self.number_external_id(&m).await))
+                    .await
+                {
                     Ok(Some(receipt)) => {
                         let mut tx = self.store().begin().await?;
                         tx.mark_handed_off(
@@ -60,6 +63,16 @@ impl Engine {
             settled += usize::from(done);
         }
         Ok(settled)
+    }
+
+    /// The provider's own id of a message's sending number, if synced.
+    async fn number_external_id(&self, m: &smsflow_store::OutboxMessage) -> Option<String> {
+        let id = m.row.number_id.as_ref()?;
+        self.store()
+            .get_number(&m.account_id, id)
+            .await
+            .ok()?
+            .external_id
     }
 
     async fn unknown(&self, id: &smsflow_core::ids::MessageId) -> Result<bool> {

@@ -2,13 +2,13 @@
 //! config with secrets) turned into a [`Provider`]. New adapters register
 //! their kind here.
 
+use crate::{Aircall, Twilio, Vonage};
 use crate::{HttpGateway, Provider, Sandbox};
-use crate::{Twilio, Vonage};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The kinds a connection can have.
-pub const KINDS: &[&str] = &["http", "smpp", "twilio", "vonage"];
+pub const KINDS: &[&str] = &["aircall", "http", "smpp", "twilio", "vonage"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -79,6 +79,9 @@ pub fn build(
                 string(config, "signature_secret")?,
             )))
         }
+        "aircall" => Ok(Arc::new(Aircall::new(
+            crate::aircall::AircallConfig::from_json(config)?,
+        ))),
         "smpp" => Ok(Arc::new(crate::Smpp::new(crate::SmppConfig::from_json(
             config,
         )?))),
@@ -87,7 +90,7 @@ pub fn build(
 }
 
 /// `config.base_url` when given (it must be http(s)), else `default`.
-fn base_url_or(config: &Value, default: &str) -> Result<String, ConfigError> {
+pub(crate) fn base_url_or(config: &Value, default: &str) -> Result<String, ConfigError> {
     match optional_string(config, "base_url") {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(url),
         Some(_) => Err(ConfigError::Field(

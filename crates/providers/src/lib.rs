@@ -3,7 +3,9 @@
 //! and classifies failures as transient (retry) or permanent (fail now).
 #![forbid(unsafe_code)]
 
+pub mod aircall;
 mod connection;
+mod directory;
 mod http_gateway;
 mod sandbox;
 mod smpp;
@@ -11,7 +13,9 @@ pub mod twilio;
 pub mod vonage;
 mod webhook;
 
+pub use aircall::Aircall;
 pub use connection::{build, is_secret, ConfigError, KINDS};
+pub use directory::{Directory, DirectoryError, DirectoryNumber, DirectorySkip, DirectoryUser};
 pub use http_gateway::HttpGateway;
 pub use sandbox::Sandbox;
 pub use smpp::{Smpp, SmppConfig};
@@ -29,6 +33,10 @@ use std::time::Duration;
 pub struct SendRequest {
     pub idempotency_key: String,
     pub from: E164,
+    /// The provider's own id of the sending number, for providers that send
+    /// by number id rather than by E.164 (Aircall). Set when the number was
+    /// synced from the provider (its `external_id`).
+    pub from_external_id: Option<String>,
     pub to: E164,
     pub body: String,
     pub segments: u32,
@@ -56,6 +64,34 @@ pub enum SendError {
     /// carrier. The provider's own code is kept.
     #[error("permanent provider error {code}: {message}")]
     Permanent { code: String, message: String },
+}
+
+impl SendError {
+    /// The hand-off's outcome is unknown: the call ended without an answer
+    /// (a transient code `timeout` or `<kind>:timeout`), or the provider
+    /// accepted it with an answer that cannot be read (`<kind>:outcome_unknown`).
+    /// The provider may have the message, so the dispatcher never repeats
+    /// such a hand-off on a provider that does not deduplicate (R12); it
+    /// leaves it to the reaper.
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(self, SendError::Transient { code, .. }
+            if code == "timeout" || code.ends_with(":timeout") || code.ends_with(":outcome_unknown"))
+    }
+
+    /// The provider account's request budget is spent (HTTP 429): a
+    /// transient code `429` or `<kind>:429`. Not an attempt; the account's
+    /// pacing bucket closes until `retry_after` (R11).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, SendError::Transient { code, .. } if code == "429" || code.ends_with(":429"))
+    }
+
+    /// How long the provider asked to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::Transient { retry_after, .. } => *retry_after,
+            SendError::Permanent { .. } => None,
+        }
+    }
 }
 
 #[async_trait]
@@ -89,11 +125,63 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The provider account's numbers, users and their links, for providers
+    /// that own them (Aircall), so the engine can sync them (R3).
+    async fn directory(&self) -> Result<Directory, DirectoryError> {
+        Err(DirectoryError::Unsupported)
+    }
+
     /// Adapters that receive over their own connection (SMPP) rather than
     /// webhooks stream status and inbound events here. The receiver is
     /// handed out once; the engine applies each event as it would a
     /// webhook's. `None`: this provider only calls webhooks.
     fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookEvent>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient(code: &str) -> SendError {
+        SendError::Transient {
+            code: code.into(),
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(3)),
+        }
+    }
+
+    #[test]
+    fn r12_error_codes_say_which_failures_are_in_doubt_or_rate_limited() {
+        for code in [
+            "timeout",
+            "aircall:timeout",
+            "twilio:timeout",
+            "aircall:outcome_unknown",
+        ] {
+            assert!(transient(code).is_in_doubt(), "{code}");
+            assert!(!transient(code).is_rate_limited(), "{code}");
+        }
+        for code in ["429", "aircall:429"] {
+            assert!(transient(code).is_rate_limited(), "{code}");
+            assert!(!transient(code).is_in_doubt(), "{code}");
+        }
+        // Provider codes that merely end in the same digits are neither.
+        for code in [
+            "twilio:20429",
+            "aircall:http_503",
+            "connect",
+            "aircall:connect",
+        ] {
+            assert!(!transient(code).is_rate_limited(), "{code}");
+            assert!(!transient(code).is_in_doubt(), "{code}");
+        }
+        let permanent = SendError::Permanent {
+            code: "timeout".into(),
+            message: String::new(),
+        };
+        assert!(!permanent.is_in_doubt() && permanent.retry_after().is_none());
+        assert_eq!(transient("429").retry_after(), Some(Duration::from_secs(3)));
     }
 }

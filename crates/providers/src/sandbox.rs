@@ -57,6 +57,7 @@ mod tests {
         SendRequest {
             idempotency_key: key.into(),
             from: E164::parse("+14155550100", None).unwrap(),
+            from_external_id: None,
             to: E164::parse(to, None).unwrap(),
             body: "hi".into(),
             segments: 1,

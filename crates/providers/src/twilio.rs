@@ -302,6 +302,7 @@ mod tests {
         SendRequest {
             idempotency_key: "key-1".into(),
             from: E164::parse("+14155550100", None).unwrap(),
+            from_external_id: None,
             to: E164::parse("+14155550101", None).unwrap(),
             body: "Hello & welcome".into(),
             segments: 1,

@@ -32,6 +32,7 @@ fn request(body: &str) -> SendRequest {
     SendRequest {
         idempotency_key: "key-1".into(),
         from: E164::parse("+14155550100", None).unwrap(),
+        from_external_id: None,
         to: E164::parse("+14155550123", None).unwrap(),
         body: body.into(),
         segments: analyze(body).segments,

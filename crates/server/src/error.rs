@@ -79,6 +79,9 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
             EngineError::Unauthorized(m) => ApiError::unauthorized(m),
+            EngineError::Provider { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", e.to_string())
+            }
             EngineError::Store(cause) => {
                 tracing::error!(error = %cause, source = ?std::error::Error::source(&cause), "storage failure");
                 ApiError::new(

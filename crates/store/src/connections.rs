@@ -1,7 +1,8 @@
-//! Provider connections.
+//! Provider connections. A new one is stored by [`crate::StoreTx::create_connection`],
+//! in one transaction with the sync of its provider's directory.
 
 use crate::rows::{json, text, time, to_json};
-use crate::{ms, Result, Store, StoreError};
+use crate::{Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, MessageId};
 use sqlx::any::AnyRow;
@@ -29,16 +30,20 @@ fn connection_row(r: &AnyRow) -> Result<ConnectionRow> {
 }
 
 impl Store {
-    pub async fn create_connection(&self, c: &ConnectionRow) -> Result<()> {
-        sqlx::query("INSERT INTO provider_connections (id, account_id, kind, name, config, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(c.id.as_str())
-            .bind(c.account_id.as_str())
-            .bind(c.kind.as_str())
-            .bind(c.name.as_str())
-            .bind(to_json(&c.config))
-            .bind(ms(c.created_at))
-            .execute(&self.pool)
-            .await?;
+    /// Replaces a connection's name and config (its kind never changes).
+    pub async fn update_connection(&self, c: &ConnectionRow) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE provider_connections SET name = $1, config = $2 WHERE account_id = $3 AND id = $4",
+        )
+        .bind(c.name.as_str())
+        .bind(to_json(&c.config))
+        .bind(c.account_id.as_str())
+        .bind(c.id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 

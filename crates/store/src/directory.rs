@@ -2,7 +2,7 @@
 //! Nothing here is cached: a number or user is visible to the next query
 //! after it is written (R3).
 
-use crate::rows::{int, json, parse, text, time};
+use crate::rows::{int, json, opt_text, parse, text, time};
 use crate::{ms, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, NumberId, UserId};
@@ -15,6 +15,10 @@ pub struct UserRow {
     pub id: UserId,
     pub name: String,
     pub email: String,
+    /// The provider connection the user was synced from, if any.
+    pub provider: Option<String>,
+    /// The provider's own id of the user, when synced.
+    pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -30,19 +34,24 @@ pub struct NumberRow {
     /// Messages (segments) per second the number may send (R11).
     pub throughput: i64,
     pub user_ids: Vec<UserId>,
+    /// The provider's own id of the number, when synced from its provider
+    /// (Aircall sends by it).
+    pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-fn user_row(r: &AnyRow) -> Result<UserRow> {
+pub(crate) fn user_row(r: &AnyRow) -> Result<UserRow> {
     Ok(UserRow {
         id: UserId::from_string(text(r, "id")?),
         name: text(r, "name")?,
         email: text(r, "email")?,
+        provider: opt_text(r, "provider")?,
+        external_id: opt_text(r, "external_id")?,
         created_at: time(r, "created_at")?,
     })
 }
 
-fn number_row(r: &AnyRow) -> Result<NumberRow> {
+pub(crate) fn number_row(r: &AnyRow) -> Result<NumberRow> {
     Ok(NumberRow {
         id: NumberId::from_string(text(r, "id")?),
         e164: E164::from_trusted(text(r, "e164")?),
@@ -53,19 +62,25 @@ fn number_row(r: &AnyRow) -> Result<NumberRow> {
         voice: int(r, "voice")? != 0,
         throughput: int(r, "throughput")?,
         user_ids: Vec::new(),
+        external_id: opt_text(r, "external_id")?,
         created_at: time(r, "created_at")?,
     })
 }
 
-const NUMBER_COLUMNS: &str = "id, e164, label, provider, sms, mms, voice, throughput, created_at";
+pub(crate) const NUMBER_COLUMNS: &str =
+    "id, e164, label, provider, sms, mms, voice, throughput, external_id, created_at";
+
+pub(crate) const USER_COLUMNS: &str = "id, name, email, provider, external_id, created_at";
 
 impl Store {
     pub async fn create_user(&self, account: &AccountId, user: &UserRow) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, account_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO users (id, account_id, name, email, provider, external_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(user.id.as_str())
             .bind(account.as_str())
             .bind(&user.name)
             .bind(&user.email)
+            .bind(user.provider.as_deref())
+            .bind(user.external_id.as_deref())
             .bind(ms(user.created_at))
             .execute(&self.pool)
             .await?;
@@ -78,9 +93,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Page<UserRow>> {
-        let rows = sqlx::query(
-            "SELECT id, name, email, created_at FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        ))
         .bind(account.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit + 1)
@@ -91,9 +106,9 @@ impl Store {
     }
 
     pub async fn get_user(&self, account: &AccountId, id: &UserId) -> Result<UserRow> {
-        let row = sqlx::query(
-            "SELECT id, name, email, created_at FROM users WHERE account_id = $1 AND id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE account_id = $1 AND id = $2",
+        ))
         .bind(account.as_str())
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -117,8 +132,8 @@ impl Store {
     pub async fn create_number(&self, account: &AccountId, n: &NumberRow) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO numbers (id, account_id, e164, label, provider, sms, mms, voice, throughput, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO numbers (id, account_id, e164, label, provider, sms, mms, voice, throughput, external_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(n.id.as_str())
         .bind(account.as_str())
@@ -129,6 +144,7 @@ impl Store {
         .bind(n.mms as i64)
         .bind(n.voice as i64)
         .bind(n.throughput)
+        .bind(n.external_id.as_deref())
         .bind(ms(n.created_at))
         .execute(&mut *tx)
         .await

@@ -17,6 +17,7 @@ mod dry_run;
 mod enrollments;
 mod hubspot;
 mod messages;
+mod provider_directory;
 mod records;
 mod recovery;
 mod rows;
@@ -35,6 +36,9 @@ pub use hubspot::{ExecutionClaim, HubspotExecutionRow, HubspotLogRow, HubspotPor
 pub use messages::{
     ActionLogFilter, ActionLogRow, EngagementRow, MessageFilter, MessageRow, NewMessage,
     OutboxMessage, UsageRow,
+};
+pub use provider_directory::{
+    DirectorySync, SyncCounts, SyncReport, SyncSkip, SyncedNumber, SyncedUser,
 };
 pub use records::RecordWrite;
 pub use recovery::{PaceBucket, PaceDemand, PaceGrant, HANDOFF_UNKNOWN_REASON};

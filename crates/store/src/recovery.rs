@@ -23,10 +23,18 @@ pub const HANDOFF_UNKNOWN_REASON: &str = "hand-off outcome unknown after a crash
 
 /// What a bucket charges: `cost_us` microseconds of its time per unit (a segment for a
 /// number, a request for a provider account).
+///
+/// `lookahead_us`: how far ahead of now a slot may be granted. A number's
+/// bucket looks a second ahead (segments whose slot falls within the next
+/// second go out with this batch). A provider account's budget is per
+/// rolling minute and must hold exactly, so its bucket looks ahead `0`: a
+/// request goes out only once its slot has come, and no window of a minute
+/// ever holds more than the budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaceBucket {
     pub key: String,
     pub cost_us: i64,
+    pub lookahead_us: i64,
 }
 
 /// One message's pacing demand: the buckets it draws from and how many
@@ -183,7 +191,7 @@ impl Store {
     }
 
     /// Paces a batch of hand-offs (R11). Each demand is granted, in order,
-    /// when every bucket it draws from has room within one second of `now`;
+    /// when every bucket it draws from has room within its lookahead of `now`;
     /// a granted demand reserves its units. Denied demands reserve nothing
     /// and learn when their buckets will have room. One transaction with the
     /// bucket rows locked, so nodes sharing the database share the buckets.
@@ -193,7 +201,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<PaceGrant> {
         let now_us = ms(now) * 1000;
-        let window = now_us + 1_000_000;
+        // A slot at `next` is free now when `next - now < lookahead`; a
+        // lookahead of 0 means `next <= now`.
+        let ahead = |b: &PaceBucket| b.lookahead_us.max(1);
         let mut keys: BTreeMap<&str, i64> = BTreeMap::new();
         for d in demands {
             for (b, _) in &d.buckets {
@@ -225,7 +235,10 @@ impl Store {
         let original = keys.clone();
         let mut out = Vec::with_capacity(demands.len());
         for d in demands {
-            let fits = d.buckets.iter().all(|(b, _)| keys[b.key.as_str()] < window);
+            let fits = d
+                .buckets
+                .iter()
+                .all(|(b, _)| keys[b.key.as_str()] - now_us < ahead(b));
             if fits {
                 for (b, units) in &d.buckets {
                     *keys.get_mut(b.key.as_str()).expect("collected above") +=
@@ -236,7 +249,7 @@ impl Store {
                 let at = d
                     .buckets
                     .iter()
-                    .map(|(b, _)| keys[b.key.as_str()] - 1_000_000)
+                    .map(|(b, _)| keys[b.key.as_str()] - ahead(b))
                     .max()
                     .unwrap_or(now_us);
                 out.push(Some(crate::from_ms(at.max(now_us) / 1000 + 1)));
@@ -253,6 +266,31 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Charges `cost_us` of a bucket's time for requests made outside
+    /// [`Store::reserve_pace`] (a provider directory sync): the bucket's next
+    /// free slot moves that much later (from `now` if it was idle), so sends
+    /// queue behind them.
+    pub async fn charge_pace(&self, key: &str, cost_us: i64, now: DateTime<Utc>) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "INSERT INTO pacing (bucket, next_free) VALUES ($1, $2) ON CONFLICT (bucket) \
+                 DO UPDATE SET next_free = GREATEST(pacing.next_free + $3, EXCLUDED.next_free)"
+            }
+            Backend::Sqlite => {
+                "INSERT INTO pacing (bucket, next_free) VALUES ($1, $2) ON CONFLICT (bucket) \
+                 DO UPDATE SET next_free = MAX(pacing.next_free + $3, excluded.next_free)"
+            }
+        };
+        let cost_us = cost_us.max(0);
+        sqlx::query(sql)
+            .bind(key)
+            .bind(ms(now) * 1000 + cost_us)
+            .bind(cost_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// A provider said to wait (429 with Retry-After): nobody uses the

@@ -4,7 +4,9 @@
 //! lookup, the directory (unique numbers per account, user links), records
 //! and their cursor paging, workflow revisions (R22), enrollment and outbox
 //! leases, atomic send-limit reservations under concurrency (R9), forward-only
-//! message statuses (R13), action logs, the timeline and usage.
+//! message statuses (R13), action logs, the timeline and usage, provider
+//! connections and the sync of a provider's directory (R3), and the pacing
+//! buckets (R11).
 //!
 //! Each behaviour is an `async fn x(store: &Store)`; `conformance!` turns it
 //! into `sqlite::x` and `postgres::x`. The PostgreSQL half panics when no
@@ -24,8 +26,9 @@ use smsflow_core::object::{ObjectType, PropertyDef, PropertyName, PropertyType, 
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::WorkflowDefinition;
 use smsflow_store::{
-    ActionLogFilter, ActionLogRow, EngagementRow, EnrollmentState, EnrollmentUpdate, MessageRow,
-    NewAccount, NewEnrollment, NewMessage, NumberRow, Store, StoreError, UserRow, WorkflowRow,
+    ActionLogFilter, ActionLogRow, ConnectionRow, DirectorySync, EngagementRow, EnrollmentState,
+    EnrollmentUpdate, MessageRow, NewAccount, NewEnrollment, NewMessage, NumberRow, PaceBucket,
+    PaceDemand, Store, StoreError, SyncCounts, SyncedNumber, SyncedUser, UserRow, WorkflowRow,
     WorkflowState,
 };
 
@@ -72,6 +75,10 @@ conformance!(
     r13_message_status_only_moves_forward,
     action_logs_are_filtered_and_paged,
     timeline_lists_a_records_engagements_in_order,
+    connections_are_created_in_a_transaction_and_updated_in_place,
+    r3_a_directory_sync_creates_numbers_users_and_links_once,
+    r3_a_resync_follows_the_provider_and_keeps_what_messages_reference,
+    r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -138,6 +145,8 @@ fn user(name: &str) -> UserRow {
         id: UserId::generate(),
         name: name.to_string(),
         email: format!("{name}@example.com"),
+        provider: None,
+        external_id: None,
         created_at: t0(),
     }
 }
@@ -153,6 +162,7 @@ fn number(e164: &str, user_ids: Vec<UserId>) -> NumberRow {
         voice: true,
         throughput: 1,
         user_ids,
+        external_id: None,
         created_at: t0(),
     }
 }
@@ -1629,5 +1639,439 @@ async fn timeline_lists_a_records_engagements_in_order(store: &Store) {
     assert_eq!(
         (e.kind.as_str(), e.body.as_str(), e.at, &e.message_id),
         ("sms_received", "message 1", mine[1].at, &mine[1].message_id)
+    );
+}
+
+// ------------------------------------------- provider connections (R3, R11)
+
+fn connection(account: &AccountId, kind: &str) -> ConnectionRow {
+    ConnectionRow {
+        id: format!(
+            "prv_{}",
+            NumberId::generate().as_str().trim_start_matches("num_")
+        ),
+        account_id: account.clone(),
+        kind: kind.to_string(),
+        name: "Aircall".to_string(),
+        config: json!({"api_id": "id", "api_token": "secret"}),
+        created_at: t0(),
+    }
+}
+
+fn synced_user(id: &str, name: &str) -> SyncedUser {
+    SyncedUser {
+        external_id: id.to_string(),
+        name: name.to_string(),
+        email: format!("{}@example.com", name.to_lowercase()),
+    }
+}
+
+fn synced_number(id: &str, e164: &str, users: &[&str]) -> SyncedNumber {
+    SyncedNumber {
+        external_id: id.to_string(),
+        e164: E164::from_trusted(e164.to_string()),
+        label: format!("Line {id}"),
+        sms: true,
+        user_external_ids: users.iter().map(|u| u.to_string()).collect(),
+    }
+}
+
+async fn sync(
+    store: &Store,
+    account: &AccountId,
+    provider: &str,
+    numbers: &[SyncedNumber],
+    users: &[SyncedUser],
+) -> smsflow_store::SyncReport {
+    let mut tx = store.begin().await.unwrap();
+    let report = tx
+        .sync_directory(
+            account,
+            &DirectorySync {
+                provider,
+                numbers,
+                users,
+                throughput: 10,
+                at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    report
+}
+
+/// The account's numbers as (e164, external id, sms, linked user names).
+async fn directory_view(
+    store: &Store,
+    account: &AccountId,
+) -> Vec<(String, Option<String>, bool, Vec<String>)> {
+    let mut out = Vec::new();
+    for n in store.list_numbers(account).await.unwrap() {
+        let mut names = Vec::new();
+        for u in &n.user_ids {
+            names.push(store.get_user(account, u).await.unwrap().name);
+        }
+        names.sort();
+        out.push((n.e164.to_string(), n.external_id.clone(), n.sms, names));
+    }
+    out.sort();
+    out
+}
+
+async fn connections_are_created_in_a_transaction_and_updated_in_place(store: &Store) {
+    let acc = account(store).await;
+    let other = account(store).await;
+    let c = connection(&acc, "aircall");
+    let mut tx = store.begin().await.unwrap();
+    tx.create_connection(&c).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(matches!(
+        store.get_connection(&acc, &c.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let mut tx = store.begin().await.unwrap();
+    tx.create_connection(&c).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.get_connection(&acc, &c.id).await.unwrap(), c);
+
+    let mut changed = c.clone();
+    changed.name = "Aircall EU".to_string();
+    changed.config["webhook_token"] = json!("hook");
+    store.update_connection(&changed).await.unwrap();
+    assert_eq!(store.get_connection(&acc, &c.id).await.unwrap(), changed);
+    let mut foreign = changed.clone();
+    foreign.account_id = other.clone();
+    assert!(matches!(
+        store.update_connection(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.get_connection(&other, &c.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn r3_a_directory_sync_creates_numbers_users_and_links_once(store: &Store) {
+    let acc = account(store).await;
+    let users = [synced_user("1", "Ada"), synced_user("2", "Bob")];
+    let numbers = [
+        synced_number("101", "+14155550100", &["1"]),
+        synced_number("102", "+14155550102", &["1", "2", "99"]),
+    ];
+    let first = sync(store, &acc, "prv_a", &numbers, &users).await;
+    assert_eq!(
+        first.numbers,
+        SyncCounts {
+            created: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        first.users,
+        SyncCounts {
+            created: 2,
+            ..Default::default()
+        }
+    );
+    let expected = vec![
+        (
+            "+14155550100".to_string(),
+            Some("101".to_string()),
+            true,
+            vec!["Ada".to_string()],
+        ),
+        (
+            "+14155550102".to_string(),
+            Some("102".to_string()),
+            true,
+            vec!["Ada".to_string(), "Bob".to_string()],
+        ),
+    ];
+    assert_eq!(directory_view(store, &acc).await, expected);
+    let numbers_now = store.list_numbers(&acc).await.unwrap();
+    assert!(numbers_now
+        .iter()
+        .all(|n| n.provider == "prv_a" && n.voice && !n.mms && n.throughput == 10));
+    let listed = store.list_users(&acc, None, 100).await.unwrap().results;
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .all(|u| u.provider.as_deref() == Some("prv_a") && u.external_id.is_some()));
+
+    // The same lists again: nothing is created, nothing changes.
+    let second = sync(store, &acc, "prv_a", &numbers, &users).await;
+    assert_eq!(
+        second.numbers,
+        SyncCounts {
+            unchanged: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        second.users,
+        SyncCounts {
+            unchanged: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(directory_view(store, &acc).await, expected);
+    assert_eq!(
+        store.list_users(&acc, None, 100).await.unwrap().results,
+        listed
+    );
+
+    // A sync that fails midway leaves nothing behind.
+    let mut tx = store.begin().await.unwrap();
+    tx.sync_directory(
+        &acc,
+        &DirectorySync {
+            provider: "prv_a",
+            numbers: &[synced_number("103", "+14155550103", &["1"])],
+            users: &users,
+            throughput: 10,
+            at: t0(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(directory_view(store, &acc).await, expected);
+
+    // Another account syncing the same provider ids gets its own rows.
+    let other = account(store).await;
+    let report = sync(store, &other, "prv_b", &numbers, &users).await;
+    assert_eq!(report.numbers.created, 2);
+    assert_eq!(directory_view(store, &acc).await, expected);
+}
+
+async fn r3_a_resync_follows_the_provider_and_keeps_what_messages_reference(store: &Store) {
+    let acc = account(store).await;
+    // Before any sync: a number on another provider, one added by hand on
+    // this connection, and a local user linked by hand.
+    let local = user("local");
+    store.create_user(&acc, &local).await.unwrap();
+    let twilio = number("+14155550109", Vec::new());
+    store.create_number(&acc, &twilio).await.unwrap();
+    let mut by_hand = number("+14155550100", Vec::new());
+    by_hand.provider = "prv_a".to_string();
+    store.create_number(&acc, &by_hand).await.unwrap();
+
+    let users = [synced_user("1", "Ada"), synced_user("2", "Bob")];
+    let first = sync(
+        store,
+        &acc,
+        "prv_a",
+        &[
+            synced_number("101", "+14155550100", &["1"]),
+            synced_number("102", "+14155550102", &["2"]),
+            synced_number("109", "+14155550109", &["1"]),
+        ],
+        &users,
+    )
+    .await;
+    assert_eq!((first.numbers.created, first.numbers.updated), (1, 1));
+    assert_eq!(first.skipped.len(), 1, "{:?}", first.skipped);
+    assert_eq!(first.skipped[0].external_id, "109");
+    assert!(
+        first.skipped[0].reason.contains("twilio"),
+        "{:?}",
+        first.skipped
+    );
+    let adopted = store.get_number(&acc, &by_hand.id).await.unwrap();
+    assert_eq!(adopted.external_id.as_deref(), Some("101"));
+    let n102 = store
+        .list_numbers(&acc)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.external_id.as_deref() == Some("102"))
+        .unwrap();
+    // An admin links the local user to an Aircall number.
+    let mut links = n102.user_ids.clone();
+    links.push(local.id.clone());
+    store
+        .set_number_users(&acc, &n102.id, &sorted(&links))
+        .await
+        .unwrap();
+
+    // At the provider: Bob renamed and moved to 101, Ada leaves the
+    // company, 102 is released.
+    let second = sync(
+        store,
+        &acc,
+        "prv_a",
+        &[synced_number("101", "+14155550100", &["2"])],
+        &[SyncedUser {
+            name: "Robert".to_string(),
+            ..synced_user("2", "Bob")
+        }],
+    )
+    .await;
+    assert_eq!(
+        second.numbers,
+        SyncCounts {
+            updated: 1,
+            gone: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        second.users,
+        SyncCounts {
+            updated: 1,
+            gone: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        directory_view(store, &acc).await,
+        vec![
+            (
+                "+14155550100".to_string(),
+                Some("101".to_string()),
+                true,
+                vec!["Robert".to_string()]
+            ),
+            // Gone: kept, not SMS-capable, only the hand-made link left.
+            (
+                "+14155550102".to_string(),
+                Some("102".to_string()),
+                false,
+                vec!["local".to_string()]
+            ),
+            ("+14155550109".to_string(), None, true, vec![]),
+        ]
+    );
+    // Ada is kept (messages may name her) without links.
+    assert_eq!(
+        store
+            .list_users(&acc, None, 100)
+            .await
+            .unwrap()
+            .results
+            .len(),
+        3
+    );
+
+    // 102 comes back: SMS-capable again, links restored.
+    let third = sync(
+        store,
+        &acc,
+        "prv_a",
+        &[
+            synced_number("101", "+14155550100", &["2"]),
+            synced_number("102", "+14155550102", &["2"]),
+        ],
+        &[synced_user("2", "Robert")],
+    )
+    .await;
+    assert_eq!((third.numbers.updated, third.numbers.unchanged), (1, 1));
+    let back = store.get_number(&acc, &n102.id).await.unwrap();
+    assert!(back.sms);
+    assert_eq!(back.user_ids.len(), 2, "Robert and the hand-made link");
+
+    // A provider id that now names another phone number retires the old row.
+    let fourth = sync(
+        store,
+        &acc,
+        "prv_a",
+        &[
+            synced_number("101", "+14155550100", &["2"]),
+            synced_number("102", "+14155550103", &["2"]),
+        ],
+        &[synced_user("2", "Robert")],
+    )
+    .await;
+    assert_eq!((fourth.numbers.created, fourth.numbers.gone), (1, 1));
+    let retired = store.get_number(&acc, &n102.id).await.unwrap();
+    assert_eq!((retired.external_id, retired.sms), (None, false));
+}
+
+async fn r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come(store: &Store) {
+    let provider = |key: &str| PaceDemand {
+        buckets: vec![(
+            PaceBucket {
+                key: key.to_string(),
+                cost_us: 1_000_000,
+                lookahead_us: 0,
+            },
+            1,
+        )],
+    };
+    // Three requests at once on a 60-a-minute bucket: one now, the next
+    // exactly a second later (not before), then a second after that.
+    let grants = store
+        .reserve_pace(&[provider("p"), provider("p"), provider("p")], t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        grants,
+        vec![
+            None,
+            Some(t0() + Duration::seconds(1)),
+            Some(t0() + Duration::seconds(1))
+        ]
+    );
+    let just_before = t0() + Duration::milliseconds(999);
+    assert_eq!(
+        store
+            .reserve_pace(&[provider("p")], just_before)
+            .await
+            .unwrap(),
+        vec![Some(t0() + Duration::seconds(1))]
+    );
+    let at_slot = t0() + Duration::seconds(1);
+    assert_eq!(
+        store
+            .reserve_pace(&[provider("p"), provider("p")], at_slot)
+            .await
+            .unwrap(),
+        vec![None, Some(t0() + Duration::seconds(2))]
+    );
+
+    // A number's bucket still looks a second ahead: at 2 segments a second,
+    // the two whose slots fall within the coming second go out now.
+    let number = PaceDemand {
+        buckets: vec![(
+            PaceBucket {
+                key: "n".to_string(),
+                cost_us: 500_000,
+                lookahead_us: 1_000_000,
+            },
+            1,
+        )],
+    };
+    let grants = store
+        .reserve_pace(&[number.clone(), number.clone(), number.clone()], t0())
+        .await
+        .unwrap();
+    assert_eq!(grants[..2], [None, None]);
+    assert!(grants[2].is_some());
+
+    // Requests made outside the dispatcher (a directory sync) are charged:
+    // the next request waits for them.
+    store.charge_pace("q", 3_000_000, t0()).await.unwrap();
+    assert_eq!(
+        store.reserve_pace(&[provider("q")], t0()).await.unwrap(),
+        vec![Some(t0() + Duration::seconds(3))]
+    );
+    store
+        .charge_pace("q", 2_000_000, t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .reserve_pace(&[provider("q")], t0() + Duration::seconds(3))
+            .await
+            .unwrap(),
+        vec![Some(t0() + Duration::seconds(5))]
+    );
+    assert_eq!(
+        store
+            .reserve_pace(&[provider("q")], t0() + Duration::seconds(5))
+            .await
+            .unwrap(),
+        vec![None]
     );
 }

@@ -1,22 +1,40 @@
 //! Provider connections. Secrets in `config` are write-only: the API shows
 //! the connection and the webhook URLs to paste into the provider's console.
+//! `PATCH` changes a name or config keys (a secret such as Aircall's
+//! `webhook_token`, known only once the webhook URL was registered at the
+//! provider); `POST …/sync` re-reads a provider's numbers and users (R3).
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use smsflow_engine::{ConnectionInput, Engine};
+use smsflow_engine::{ConnectionInput, ConnectionPatch, Engine};
 use smsflow_providers::is_secret;
-use smsflow_store::ConnectionRow;
+use smsflow_store::{ConnectionRow, SyncCounts, SyncReport};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/providers", get(list).post(create))
-        .route("/providers/{id}", get(show))
+        .route("/providers/{id}", get(show).patch(update))
+        .route("/providers/{id}/sync", post(sync))
+}
+
+fn counts(c: &SyncCounts) -> Value {
+    json!({"created": c.created, "updated": c.updated, "unchanged": c.unchanged, "gone": c.gone})
+}
+
+fn sync_view(r: &SyncReport) -> Value {
+    json!({
+        "numbers": counts(&r.numbers),
+        "users": counts(&r.users),
+        "skipped": r.skipped.iter().map(|s| json!({
+            "external_id": s.external_id, "e164": s.e164, "reason": s.reason,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn view(engine: &Engine, c: &ConnectionRow) -> Value {
@@ -41,8 +59,33 @@ async fn create(
     State(s): State<AppState>,
     JsonBody(input): JsonBody<ConnectionInput>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let c = s.engine.create_connection(&a, input).await?;
-    Ok((StatusCode::CREATED, Json(view(&s.engine, &c))))
+    let created = s.engine.create_connection(&a, input).await?;
+    let mut out = view(&s.engine, &created.row);
+    if let Some(report) = &created.sync {
+        out["sync"] = sync_view(report);
+    }
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn update(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<ConnectionPatch>,
+) -> ApiResult<Json<Value>> {
+    let c = s.engine.update_connection(&a, &id, patch).await?;
+    Ok(Json(view(&s.engine, &c)))
+}
+
+async fn sync(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let report = s.engine.sync_connection(&a, &id).await?;
+    let mut out = sync_view(&report);
+    out["id"] = json!(id);
+    Ok(Json(out))
 }
 
 async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {

@@ -26,14 +26,18 @@ pub fn account(a: &AccountRow) -> Value {
 }
 
 pub fn user(u: &UserRow) -> Value {
-    json!({"id": u.id, "name": u.name, "email": u.email, "created_at": u.created_at})
+    json!({
+        "id": u.id, "name": u.name, "email": u.email, "provider": u.provider,
+        "external_id": u.external_id, "created_at": u.created_at,
+    })
 }
 
 pub fn number(n: &NumberRow) -> Value {
     json!({
         "id": n.id, "e164": n.e164, "label": n.label, "provider": n.provider,
         "capabilities": {"sms": n.sms, "mms": n.mms, "voice": n.voice},
-        "throughput": n.throughput, "user_ids": n.user_ids, "created_at": n.created_at,
+        "throughput": n.throughput, "user_ids": n.user_ids, "external_id": n.external_id,
+        "created_at": n.created_at,
     })
 }
 
