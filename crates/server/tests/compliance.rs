@@ -12,20 +12,7 @@ use smsflow_testkit::app::{
 };
 use smsflow_testkit::db::TestBackend;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     r17_stop_in_any_case_opts_the_phone_out_until_start,
     r17_help_is_answered_and_r29_other_words_are_flagged_or_applied,
     r17_inbound_keyword_triggers_a_workflow,

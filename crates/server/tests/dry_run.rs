@@ -13,28 +13,7 @@ use smsflow_testkit::app::{cond, send_action, spawn_app, TestAccount, TestApp};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeMap;
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r24_dry_run_counts_equal_what_publishing_then_does_reason_by_reason,
     r24_dry_run_of_an_invalid_definition_reports_every_problem,
 );

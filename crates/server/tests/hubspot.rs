@@ -15,20 +15,7 @@ use smsflow_testkit::app::{spawn_app, TestAccount, TestApp};
 use smsflow_testkit::db::TestBackend;
 use smsflow_testkit::fakes::hubspot::{FakeHubspot, Signing, ACCESS_TOKEN};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     r14_signed_execution_sends_answers_success_and_logs_a_communication,
     r12_the_same_callback_id_sends_nothing_new,
     r27_unsigned_wrong_or_stale_calls_get_401_and_store_nothing,

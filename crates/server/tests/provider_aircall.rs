@@ -22,20 +22,7 @@ use smsflow_testkit::db::TestBackend;
 use smsflow_testkit::fakes::aircall::{FakeAircall, API_ID, API_TOKEN, WEBHOOK_TOKEN};
 use std::sync::Arc;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     aircall_connection_hides_its_secrets_and_r3_brings_numbers_users_and_links_at_once,
     r3_aircall_sync_reads_every_page_creates_no_duplicates_and_follows_aircall,
     aircall_credentials_aircall_refuses_refuse_the_connection_and_store_nothing,

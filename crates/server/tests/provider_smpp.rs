@@ -13,20 +13,7 @@ use smsflow_testkit::db::TestBackend;
 use smsflow_testkit::fakes::smpp::FakeSmsc;
 use std::time::Duration;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     smpp_r8_long_ucs2_text_goes_as_segments_r13_receipt_delivers_it_r17_stop_opts_out,
 );
 

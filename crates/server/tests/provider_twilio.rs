@@ -15,20 +15,7 @@ use smsflow_testkit::app::{spawn_app, welcome_workflow_json, TestAccount, TestAp
 use smsflow_testkit::db::TestBackend;
 use smsflow_testkit::fakes::twilio::FakeTwilio;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     twilio_send_is_the_documented_request_and_r13_status_callbacks_deliver_it,
     twilio_r17_inbound_stop_lands_in_the_conversation_opts_out_and_is_confirmed_through_twilio,
     twilio_r12_error_code_is_kept_and_fails_the_message_at_once,

@@ -16,20 +16,7 @@ use smsflow_testkit::app::{spawn_app, welcome_workflow_json, TestAccount, TestAp
 use smsflow_testkit::db::TestBackend;
 use smsflow_testkit::fakes::vonage::{FakeVonage, API_KEY, API_SECRET, SIGNATURE_SECRET};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     vonage_send_is_the_documented_request_and_r13_status_webhooks_deliver_it,
     vonage_r17_inbound_stop_lands_in_the_conversation_opts_out_and_is_confirmed_through_vonage,
     vonage_r12_error_code_is_kept_and_fails_the_message_at_once,

@@ -9,20 +9,7 @@ use serde_json::{json, Value};
 use smsflow_testkit::app::{cond, send_action, spawn_app};
 use smsflow_testkit::db::TestBackend;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(smsflow_testkit::db::TestBackend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+smsflow_testkit::on_both_backends!(
     r22_running_enrollments_finish_on_their_revision,
     r22_paused_workflow_holds_enrollments_until_published_again,
 );

@@ -12,30 +12,7 @@ use smsflow_testkit::app::{cond, spawn_app, TestAccount, TestApp, SENDER_E164};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeSet;
 
-/// Generates `sqlite::name` and `postgres::name` tokio tests from
-/// `async fn name(backend: TestBackend)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r8_created_sms_message_answers_201_with_encoding_and_segments,
     r5_invalid_sms_message_reports_every_field_and_stores_nothing,
     r1_sms_messages_need_the_sms_entitlement,

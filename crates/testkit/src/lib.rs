@@ -7,3 +7,28 @@ pub mod app;
 pub mod db;
 pub mod fakes;
 pub mod summary;
+
+/// Generates `sqlite::name` and `postgres::name` tokio tests from each
+/// `async fn name(backend: TestBackend)`, so every integration test runs on
+/// both storage backends under the same name.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::db::TestBackend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::db::TestBackend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -10,7 +10,7 @@ use smsflow_testkit::db::TestBackend;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-both_backends!(r9_concurrent_writes_and_two_workers_never_pass_the_day_limit);
+smsflow_testkit::on_both_backends!(r9_concurrent_writes_and_two_workers_never_pass_the_day_limit);
 
 const CONTACTS: usize = 20;
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use smsflow_testkit::app::{spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r23_a_contact_that_matches_again_is_not_enrolled_again_without_reenrollment,
     r23_reenroll_on_lifecyclestage_enrolls_a_contact_that_matches_again,
     r23_suppressed_contacts_are_never_enrolled,

@@ -9,7 +9,9 @@ use smsflow_testkit::db::TestBackend;
 
 const BETA: &str = "SMS workflows are in private beta and are not enabled for this account";
 
-both_backends!(r1_without_the_sms_entitlement_sms_features_are_refused_with_one_message);
+smsflow_testkit::on_both_backends!(
+    r1_without_the_sms_entitlement_sms_features_are_refused_with_one_message
+);
 
 async fn r1_without_the_sms_entitlement_sms_features_are_refused_with_one_message(
     backend: TestBackend,

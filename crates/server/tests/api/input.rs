@@ -9,7 +9,7 @@ use smsflow_testkit::app::{spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeSet;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r28_malformed_json_gets_a_400_json_error,
     r28_unknown_or_mistyped_properties_get_422_naming_the_field_and_write_nothing,
     r28_a_body_over_2_mib_gets_413,

@@ -8,7 +8,7 @@ use serde_json::json;
 use smsflow_testkit::app::{spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r10_sends_over_the_day_limit_fail_limit_exceeded_and_are_never_retried,
     r10_under_defer_sends_over_the_day_limit_go_out_after_local_midnight,
 );

@@ -12,29 +12,6 @@
 //! branch and set-property steps; tenant isolation (R26); and bad input
 //! (R28). The engine runs only when a test drains it, on a manual clock.
 
-/// Generates `sqlite::name` and `postgres::name` tokio tests from
-/// `async fn name(backend: TestBackend)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(smsflow_testkit::db::TestBackend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
 mod helpers;
 
 mod concurrency;

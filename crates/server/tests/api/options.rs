@@ -8,7 +8,7 @@ use smsflow_testkit::app::spawn_app;
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeSet;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r2_number_options_list_only_sms_capable_numbers,
     r3_user_options_list_only_linked_users_and_new_links_appear_at_once,
 );

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use smsflow_testkit::app::{spawn_app, welcome_workflow_json, TestAccount, TestApp};
 use smsflow_testkit::db::TestBackend;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r7_empty_token_without_default_fails_missing_token_and_sends_nothing,
     r7_default_fills_an_empty_token,
     r6_unparsable_phone_fails_invalid_phone,

@@ -8,7 +8,7 @@ use serde_json::json;
 use smsflow_testkit::app::{spawn_app, welcome_workflow_json, SENDER_E164};
 use smsflow_testkit::db::TestBackend;
 
-both_backends!(r4_published_workflow_sends_one_personalised_sms);
+smsflow_testkit::on_both_backends!(r4_published_workflow_sends_one_personalised_sms);
 
 async fn r4_published_workflow_sends_one_personalised_sms(backend: TestBackend) {
     let app = spawn_app(backend).await;

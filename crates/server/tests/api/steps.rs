@@ -9,7 +9,7 @@ use smsflow_testkit::app::{cond, send_action, spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeMap;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r22_delay_then_branch_sends_the_message_of_the_branch_taken,
     set_property_action_updates_the_record_and_is_logged,
 );

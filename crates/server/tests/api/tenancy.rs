@@ -8,7 +8,7 @@ use serde_json::json;
 use smsflow_testkit::app::{spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r26_another_accounts_token_gets_404_on_every_resource,
     r26_calls_without_or_with_a_bad_token_get_401,
 );

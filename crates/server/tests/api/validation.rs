@@ -8,7 +8,7 @@ use smsflow_testkit::app::{send_action, spawn_app, welcome_workflow_json};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeSet;
 
-both_backends!(
+smsflow_testkit::on_both_backends!(
     r5_saving_an_invalid_send_action_reports_every_bad_field_at_once,
     r2_without_an_sms_capable_number_a_send_action_cannot_be_saved,
 );

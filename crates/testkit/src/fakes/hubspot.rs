@@ -11,7 +11,11 @@
 //! Incoming, it is HubSpot's API: it records every communication created
 //! (`POST /crm/v3/objects/communications`, answered 201 with an id) and
 //! every callback completion (`POST /automation/v4/actions/callbacks/{id}/complete`,
-//! answered 204), with the bearer token each carried.
+//! answered 204), every default association (`PUT /crm/v4/objects/
+//! communications/{id}/associations/default/{type}/{record}`) and every
+//! action definition registered (`POST /automation/v4/actions/{appId}`,
+//! with a developer `hapikey` or a bearer token), with the credentials each
+//! carried.
 
 use crate::app::TestApp;
 use axum::extract::{Path, State};
@@ -64,6 +68,7 @@ struct FakeState {
     communications: Vec<Received>,
     completions: Vec<Received>,
     associations: Vec<Received>,
+    definitions: Vec<Received>,
     /// Default-association calls still to answer with a 500.
     failing_associations: u32,
 }
@@ -148,6 +153,53 @@ async fn associate_default(
     )
 }
 
+/// `POST /automation/v4/actions/{appId}`: checks what HubSpot requires of a
+/// definition and answers it back with an id, as HubSpot does.
+async fn register_definition(
+    State(s): State<Arc<Mutex<FakeState>>>,
+    Path(app_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let authorization = match (query.get("hapikey"), bearer) {
+        (Some(k), _) => Some(format!("hapikey {k}")),
+        (None, b) => b,
+    };
+    if authorization.is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"status": "error", "category": "INVALID_AUTHENTICATION"})),
+        );
+    }
+    let missing: Vec<&str> = ["actionUrl", "objectTypes", "inputFields", "labels"]
+        .into_iter()
+        .filter(|f| body.get(*f).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"status": "error", "category": "VALIDATION_ERROR", "message": format!("missing {missing:?}")}),
+            ),
+        );
+    }
+    let mut st = s.lock().expect("fake state");
+    st.definitions.push(Received {
+        path: format!("/automation/v4/actions/{app_id}"),
+        authorization,
+        body: body.clone(),
+    });
+    let mut answer = body;
+    answer["id"] = json!((st.definitions.len() as u64 + 1_000).to_string());
+    answer["revisionId"] = json!("1");
+    (StatusCode::OK, Json(answer))
+}
+
 async fn complete(
     State(s): State<Arc<Mutex<FakeState>>>,
     Path(id): Path<String>,
@@ -206,6 +258,7 @@ impl FakeHubspot {
                 "/crm/v4/objects/communications/{id}/associations/default/{to_type}/{to_id}",
                 put(associate_default),
             )
+            .route("/automation/v4/actions/{app_id}", post(register_definition))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -244,6 +297,12 @@ impl FakeHubspot {
     }
 
     /// Callback completions smsflow posted, in order.
+    /// The action definitions registered, with `hapikey …` or `Bearer …`
+    /// as `authorization`.
+    pub fn definitions(&self) -> Vec<Received> {
+        self.state.lock().expect("fake state").definitions.clone()
+    }
+
     /// The default associations made (`PUT …/associations/default/…`).
     pub fn associations(&self) -> Vec<Received> {
         self.state.lock().expect("fake state").associations.clone()
