@@ -225,6 +225,20 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Statements are prepared once per connection.
+                            // After five runs PostgreSQL may switch to a
+                            // generic plan that no longer sees the account
+                            // or the ids bound, and `account_id = $1 AND id
+                            // IN (…)` then walked the account's index: every
+                            // executor batch slowed with the number of
+                            // records. Our statements are cheap to plan.
+                            conn.execute("SET plan_cache_mode = force_custom_plan")
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
