@@ -94,6 +94,22 @@ fn directory_error(e: DirectoryError, creating: bool) -> EngineError {
     }
 }
 
+/// A webhook the provider would not register: the connection is not made,
+/// and the error says how to go on without the registration.
+fn webhook_registration_error(e: DirectoryError, url: &str) -> EngineError {
+    match e {
+        DirectoryError::Failed { code, message } => EngineError::field(
+            "config.register_webhook",
+            format!(
+                "the provider refused to register the webhook {url} ({code}): {message}; \
+                 register it yourself and give its token as config.webhook_token, \
+                 or set config.register_webhook to false"
+            ),
+        ),
+        other => directory_error(other, true),
+    }
+}
+
 /// The store's view of a provider's directory for one connection.
 fn synced(directory: &Directory) -> (Vec<SyncedNumber>, Vec<SyncedUser>) {
     let numbers = directory
@@ -177,9 +193,35 @@ impl Engine {
             ));
         }
         let id = format!("prv_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let webhook_base = self.webhook_base(account, &kind, &id);
         // Building the adapter is the validation of its config.
-        let provider =
-            build(&kind, &config, &self.webhook_base(account, &kind, &id)).map_err(config_error)?;
+        let mut provider = build(&kind, &config, &webhook_base).map_err(config_error)?;
+        // Read before anything is stored: credentials the provider refuses
+        // refuse the connection.
+        let mut directory = match provider.directory().await {
+            Ok(d) => Some(d),
+            Err(DirectoryError::Unsupported) => None,
+            Err(e) => return Err(directory_error(e, true)),
+        };
+        // Our ids are made here, so the webhook URL is known before the
+        // connection is stored: a provider that hands out its webhook secret
+        // only when the webhook is created gets it registered now, and the
+        // connection works in one step.
+        let mut config = config;
+        let inbound_url = format!("{webhook_base}/inbound");
+        match provider.register_webhook(&inbound_url).await {
+            Ok(None) => {}
+            Ok(Some(extra)) => {
+                if let Some(fields) = config.as_object_mut() {
+                    fields.extend(extra);
+                }
+                provider = build(&kind, &config, &webhook_base).map_err(config_error)?;
+                if let Some(d) = directory.as_mut() {
+                    d.requests += 1;
+                }
+            }
+            Err(e) => return Err(webhook_registration_error(e, &inbound_url)),
+        }
         let row = ConnectionRow {
             id,
             account_id: account.clone(),
@@ -187,13 +229,6 @@ impl Engine {
             name,
             config,
             created_at: self.now(),
-        };
-        // Read before anything is stored: credentials the provider refuses
-        // refuse the connection.
-        let directory = match provider.directory().await {
-            Ok(d) => Some(d),
-            Err(DirectoryError::Unsupported) => None,
-            Err(e) => return Err(directory_error(e, true)),
         };
         let mut tx = self.store().begin().await?;
         tx.create_connection(&row).await?;

@@ -29,7 +29,10 @@
 //! Webhooks: Aircall posts every subscribed event of the company to one URL,
 //! as JSON `{resource, event, timestamp, token, data}`. There is no HMAC:
 //! the body's `token` (returned by `POST /v1/webhooks`, kept as
-//! `config.webhook_token`) is compared in constant time (R27). Either of the
+//! `config.webhook_token`) is compared in constant time (R27). Creating a
+//! connection without a token registers its webhook URL that way
+//! ([`Provider::register_webhook`]) unless `config.register_webhook` is
+//! false. Either of the
 //! connection's webhook URLs takes any event: `message.received` becomes an
 //! inbound message, `message.sent` and `message.status_updated` status
 //! events; WhatsApp messages (`data.channel` not null), group messages and
@@ -98,6 +101,9 @@ pub struct AircallConfig {
     /// Secret: the token Aircall returned when the webhook was created.
     /// Until it is set, every webhook is refused.
     pub webhook_token: Option<String>,
+    /// Whether creating the connection registers its webhook at Aircall
+    /// (`POST /v1/webhooks`) when no `webhook_token` is given. Default on.
+    pub register_webhook: bool,
     pub requests_per_minute: u32,
     /// Aircall ids of the numbers that may send SMS; `None`: all of them.
     pub sms_number_ids: Option<BTreeSet<String>>,
@@ -113,6 +119,7 @@ impl std::fmt::Debug for AircallConfig {
                 "webhook_token",
                 &self.webhook_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("register_webhook", &self.register_webhook)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("sms_number_ids", &self.sms_number_ids)
             .finish()
@@ -146,6 +153,11 @@ impl AircallConfig {
                 ))
             }
         };
+        let register_webhook = match config.get("register_webhook") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(field("register_webhook", "must be true or false")),
+        };
         let requests_per_minute = match config.get("requests_per_minute") {
             None | Some(Value::Null) => DEFAULT_REQUESTS_PER_MINUTE,
             Some(v) => v
@@ -177,6 +189,7 @@ impl AircallConfig {
             api_id: string(config, "api_id")?,
             api_token: string(config, "api_token")?,
             webhook_token,
+            register_webhook,
             requests_per_minute,
             sms_number_ids,
         })
@@ -626,6 +639,71 @@ impl Provider for Aircall {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// `POST /v1/webhooks {custom_name, url, events}`: Aircall answers the
+    /// webhook with the `token` it will put in every event's body, which
+    /// becomes `config.webhook_token`. Nothing to do when a token was given
+    /// or `register_webhook` is false.
+    async fn register_webhook(
+        &self,
+        url: &str,
+    ) -> Result<Option<serde_json::Map<String, Value>>, DirectoryError> {
+        if self.config.webhook_token.is_some() || !self.config.register_webhook {
+            return Ok(None);
+        }
+        let response = self
+            .client
+            .post(self.url("webhooks"))
+            .basic_auth(&self.config.api_id, Some(&self.config.api_token))
+            .json(&json!({
+                "custom_name": "smsflow",
+                "url": url,
+                "events": ["message.sent", "message.received", "message.status_updated"],
+            }))
+            .send()
+            .await
+            .map_err(|e| DirectoryError::Unavailable {
+                code: if e.is_timeout() {
+                    "aircall:timeout".into()
+                } else {
+                    "aircall:connect".into()
+                },
+                message: e.to_string(),
+                retry_after: None,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let wait = retry_after(response.headers(), chrono::Utc::now().timestamp());
+            let text = response.text().await.unwrap_or_default();
+            let (code, message) = api_error(status.as_u16(), &text);
+            return Err(match status.as_u16() {
+                401 | 403 => DirectoryError::Unauthorized { code, message },
+                429 | 500..=599 => DirectoryError::Unavailable {
+                    code,
+                    message,
+                    retry_after: wait,
+                },
+                _ => DirectoryError::Failed { code, message },
+            });
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        // The webhook object sits under `webhook`; accept it at top level too.
+        let webhook = body.get("webhook").unwrap_or(&body);
+        let token = webhook
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| DirectoryError::Failed {
+                code: "aircall:bad_response".into(),
+                message: "POST /v1/webhooks answered without a token".into(),
+            })?;
+        let mut config = serde_json::Map::new();
+        config.insert("webhook_token".into(), json!(token.trim()));
+        if let Some(id) = webhook.get("webhook_id").and_then(id_text) {
+            config.insert("webhook_id".into(), json!(id));
+        }
+        Ok(Some(config))
     }
 
     async fn directory(&self) -> Result<Directory, DirectoryError> {

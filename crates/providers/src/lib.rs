@@ -131,6 +131,18 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         Err(DirectoryError::Unsupported)
     }
 
+    /// Registers `url` (the connection's webhook URL) with providers that
+    /// hand out the secret their webhooks carry only when a webhook is
+    /// created (Aircall's token). Answers the config keys to store with the
+    /// connection; `None`: nothing to register.
+    async fn register_webhook(
+        &self,
+        url: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, DirectoryError> {
+        let _ = url;
+        Ok(None)
+    }
+
     /// Adapters that receive over their own connection (SMPP) rather than
     /// webhooks stream status and inbound events here. The receiver is
     /// handed out once; the engine applies each event as it would a

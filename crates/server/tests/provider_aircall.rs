@@ -31,6 +31,7 @@ smsflow_testkit::on_both_backends!(
     aircall_r17_inbound_stop_opts_out_and_is_confirmed_through_aircall,
     r27_aircall_wrong_token_is_refused_and_nothing_stored,
     r27_aircall_webhooks_wait_for_the_token_set_after_the_webhook_is_registered,
+    r27_aircall_connection_registers_its_webhook_and_keeps_the_token_secret,
     r12_aircall_429_with_retry_after_is_retried_without_failure_or_duplicate,
     r12_aircall_invalid_number_fails_the_message_with_aircalls_code_in_the_action_log,
     r11_aircall_burst_of_150_never_passes_60_requests_in_a_rolling_minute,
@@ -597,12 +598,14 @@ async fn r27_aircall_webhooks_wait_for_the_token_set_after_the_webhook_is_regist
     let app = spawn_app(backend).await;
     let fake = fake_company(&app).await;
     let acct = app.create_account(true).await;
-    // The webhook URL exists only once the connection does, and Aircall
-    // gives the token only once the webhook is registered at that URL.
+    // An admin who registers the webhook at Aircall themselves: no token
+    // yet, and smsflow told not to register one.
     let mut config = fake.connection_config();
     config["webhook_token"] = Value::Null;
+    config["register_webhook"] = json!(false);
     let (status, connection) = connect(&app, &acct, config).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert!(fake.webhooks().is_empty(), "nothing registered at Aircall");
     let id = connection["id"].as_str().unwrap();
     let inbound = local(
         &app,
@@ -802,4 +805,63 @@ async fn r11_aircall_burst_of_150_never_passes_60_requests_in_a_rolling_minute(
     let sends = s.fake.send_requests();
     let span = sends[149].at - sends[0].at;
     assert!(span >= Duration::seconds(149), "{span}");
+}
+
+async fn r27_aircall_connection_registers_its_webhook_and_keeps_the_token_secret(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let fake = fake_company(&app).await;
+    let acct = app.create_account(true).await;
+    // No token given: creating the connection registers its webhook URL at
+    // Aircall and keeps the token Aircall answered.
+    let mut config = fake.connection_config();
+    config["webhook_token"] = Value::Null;
+    let (status, connection) = connect(&app, &acct, config).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert!(
+        !connection.to_string().contains(WEBHOOK_TOKEN),
+        "the token is a secret: {connection}"
+    );
+    let inbound_url = connection["webhook_urls"]["inbound"].as_str().unwrap();
+    let registered = fake.webhooks();
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert_eq!(registered[0]["url"], inbound_url);
+    let events: Vec<&str> = registered[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for event in ["message.sent", "message.received", "message.status_updated"] {
+        assert!(events.contains(&event), "{events:?}");
+    }
+    let registration = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/webhooks")
+        .expect("the registration request");
+    assert!(
+        registration
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "Basic auth with the API id and token"
+    );
+
+    // Aircall's events, carrying that token, are taken at once; another
+    // token is still refused.
+    let inbound = local(&app, inbound_url);
+    let hook = fake.received(PHONE, MAIN, "Hello");
+    assert_eq!(
+        hook.post(&app.client, &inbound).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.list(&acct, "/messages").await.len(), 1);
+    let forged = fake.received(PHONE, MAIN, "Forged").with_token("guess");
+    assert_eq!(
+        forged.post(&app.client, &inbound).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.list(&acct, "/messages").await.len(), 1);
 }

@@ -20,6 +20,10 @@
 //! [`FakeAircall::fail_next`] queues a 429 (with `Retry-After` and the
 //! `X-AircallApi-*` headers) or a 5xx.
 //!
+//! * `POST /v1/webhooks` with JSON `{custom_name, url, events}` registers a
+//!   webhook and answers `{webhook: {webhook_id, url, events, active,
+//!   token}}` with [`WEBHOOK_TOKEN`], the token the fake's webhooks carry.
+//!
 //! It also builds the webhooks Aircall posts for messages — `{resource,
 //! event, timestamp, token, data}` with the webhook's token in the body, as
 //! Aircall authenticates them — for status updates and inbound messages.
@@ -101,6 +105,8 @@ struct FakeState {
     refused: Vec<String>,
     /// Requests allowed per rolling minute, past which the fake answers 429.
     limit: Option<usize>,
+    /// `POST /v1/webhooks` bodies.
+    webhooks: Vec<Value>,
 }
 
 /// A running fake Aircall API.
@@ -435,7 +441,50 @@ async fn native_send(
     answer(&mut s, (StatusCode::OK, Json(out)).into_response())
 }
 
+async fn create_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let index = match admit(
+        &app.state,
+        "POST",
+        "/v1/webhooks",
+        BTreeMap::new(),
+        &headers,
+        &body,
+    ) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let mut s = lock(&app.state);
+    let json = s.requests[index].json.clone();
+    let url = json.get("url").and_then(Value::as_str).unwrap_or_default();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        s.requests[index].status = 400;
+        return error(400, "Invalid url", "`url` must be a valid URL");
+    }
+    let events = json.get("events").cloned().unwrap_or_else(|| json!([]));
+    let webhook_id = format!("{:032x}", ulid::Ulid::new().0);
+    s.webhooks.push(json.clone());
+    (
+        StatusCode::CREATED,
+        Json(json!({"webhook": {
+            "webhook_id": webhook_id,
+            "direct_link": format!("{}/v1/webhooks/{webhook_id}", app.base),
+            "created_at": s.clock.now().to_rfc3339(),
+            "url": url,
+            "active": true,
+            "token": WEBHOOK_TOKEN,
+            "events": events,
+            "custom_name": json.get("custom_name").cloned().unwrap_or(Value::Null),
+        }})),
+    )
+        .into_response()
+}
+
 impl FakeAircall {
+    /// The webhooks registered (`POST /v1/webhooks` bodies), oldest first.
+    pub fn webhooks(&self) -> Vec<Value> {
+        lock(&self.state).webhooks.clone()
+    }
+
     /// Starts the fake on `127.0.0.1:0`, with no numbers nor users.
     ///
     /// # Panics
@@ -456,11 +505,13 @@ impl FakeAircall {
             failures: VecDeque::new(),
             refused: Vec::new(),
             limit: None,
+            webhooks: Vec::new(),
         }));
         let app = Router::new()
             .route("/v1/numbers", get(list_numbers))
             .route("/v1/users", get(list_users))
             .route("/v1/numbers/{id}/messages/native/send", post(native_send))
+            .route("/v1/webhooks", post(create_webhook))
             .with_state(App {
                 base: base_url.clone(),
                 state: state.clone(),
