@@ -122,6 +122,26 @@ pub enum LineKind {
 }
 
 impl LineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::FixedLine => "fixed_line",
+            LineKind::Mobile => "mobile",
+            LineKind::FixedLineOrMobile => "fixed_line_or_mobile",
+            LineKind::Other => "other",
+        }
+    }
+
+    /// The inverse of [`LineKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "fixed_line" => LineKind::FixedLine,
+            "mobile" => LineKind::Mobile,
+            "fixed_line_or_mobile" => LineKind::FixedLineOrMobile,
+            "other" => LineKind::Other,
+            _ => return None,
+        })
+    }
+
     fn of(kind: phonenumber::Type) -> Self {
         use phonenumber::Type;
         match kind {
@@ -142,6 +162,13 @@ impl Eq for E164 {}
 impl std::hash::Hash for E164 {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.hash(state)
+    }
+}
+/// Sets of numbers can be searched by the E.164 text (hash and equality are
+/// the string's).
+impl std::borrow::Borrow<str> for E164 {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 impl PartialOrd for E164 {
@@ -225,6 +252,14 @@ impl E164 {
         E164(e164, None)
     }
 
+    /// [`E164::from_trusted`] for a number this system parsed and stored
+    /// together with its [`Line`] (the phone index of records), so the
+    /// quiet-hours zone lookup needs no parse either.
+    pub fn from_trusted_with_line(e164: String, line: Line) -> Self {
+        debug_assert!(e164.starts_with('+'), "`{e164}` is not in E.164 form");
+        E164(e164, Some(line))
+    }
+
     /// Calling code and kind of line, when this value was parsed here.
     pub fn line(&self) -> Option<Line> {
         self.1
@@ -287,6 +322,17 @@ mod tests {
         );
         let landline = E164::parse("030 1234567", country("DE")).unwrap();
         assert_eq!(landline.line().map(|l| l.kind), Some(LineKind::FixedLine));
+        for kind in [
+            LineKind::FixedLine,
+            LineKind::Mobile,
+            LineKind::FixedLineOrMobile,
+            LineKind::Other,
+        ] {
+            assert_eq!(LineKind::parse(kind.as_str()), Some(kind));
+        }
+        let stored =
+            E164::from_trusted_with_line(parsed.as_str().to_string(), parsed.line().unwrap());
+        assert_eq!(stored.line(), parsed.line());
         let trusted = E164::from_trusted(parsed.as_str().to_string());
         assert_eq!(trusted.line(), None);
         assert_eq!(trusted, parsed);

@@ -156,6 +156,7 @@ impl Engine {
             contact,
             number: number.as_ref(),
             user: user.as_ref(),
+            validated: None,
         };
         let p = match prepare(&step, &inputs) {
             Prepared::Done { code, reason, .. } => return refused(code, reason),

@@ -34,7 +34,7 @@ use smsflow_core::phone::E164;
 use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
 use smsflow_store::{EnrollmentState, NumberRow, UserRow};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Records read per page.
@@ -141,12 +141,14 @@ impl Allowance {
 }
 
 /// Follows one record's path from step 0 (see the module docs).
+#[allow(clippy::too_many_arguments)]
 fn walk(
     wf: &ValidWorkflow,
     world: &World,
     index: usize,
     record: &Record,
     contacts: &HashMap<RecordId, Record>,
+    validated: &HashSet<E164>,
     now: DateTime<Utc>,
     out: &mut Vec<Event>,
 ) {
@@ -205,6 +207,7 @@ fn walk(
                         .sender_user_id
                         .as_ref()
                         .and_then(|u| world.users.get(u)),
+                    validated: Some(validated),
                 };
                 out.push(match prepare(step, &inputs) {
                     Prepared::Done { code, .. } => Event::Ended(code),
@@ -274,6 +277,7 @@ async fn walk_all(
     world: Arc<World>,
     enrolled: Vec<Record>,
     contacts: HashMap<RecordId, Record>,
+    validated: HashSet<E164>,
     now: DateTime<Utc>,
 ) -> (Vec<Record>, Vec<Event>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -284,12 +288,12 @@ async fn walk_all(
                 .chunks(per_thread)
                 .enumerate()
                 .map(|(part, records)| {
-                    let (wf, world, contacts) = (&wf, &world, &contacts);
+                    let (wf, world, contacts, validated) = (&wf, &world, &contacts, &validated);
                     scope.spawn(move || {
                         let mut out = Vec::with_capacity(records.len());
                         for (i, r) in records.iter().enumerate() {
                             let index = part * per_thread + i;
-                            walk(wf, world, index, r, contacts, now, &mut out);
+                            walk(wf, world, index, r, contacts, validated, now, &mut out);
                         }
                         out
                     })
@@ -418,8 +422,31 @@ impl Engine {
                         .map(|r| (r.id.clone(), r))
                         .collect()
                 };
-            let (enrolled, events) =
-                walk_all(wf.clone(), world.clone(), enrolled, contacts, now).await;
+            // Recipients already validated when their record was written
+            // are not parsed again (libphonenumber is most of the walk).
+            let validated: HashSet<E164> = if wf.uses_sms() && !enrolled.is_empty() {
+                let ids: Vec<RecordId> = enrolled
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .chain(contacts.keys().cloned())
+                    .collect();
+                self.store()
+                    .validated_phones(account, &ids)
+                    .await?
+                    .into_iter()
+                    .collect()
+            } else {
+                HashSet::new()
+            };
+            let (enrolled, events) = walk_all(
+                wf.clone(),
+                world.clone(),
+                enrolled,
+                contacts,
+                validated,
+                now,
+            )
+            .await;
             let mut phones: Vec<E164> = events
                 .iter()
                 .filter_map(|e| match e {

@@ -343,6 +343,7 @@ impl Engine {
                             contact,
                             number: numbers.get(&step.from_number_id),
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
+                            validated: None,
                         };
                         match prepare(step, &inputs) {
                             Prepared::Done {

@@ -14,6 +14,7 @@ use smsflow_core::phone::E164;
 use smsflow_core::template::{RenderError, TemplateContext};
 use smsflow_core::workflow::{PropertyRef, SendSmsStep, MAX_BODY_CHARS};
 use smsflow_store::{NumberRow, UserRow};
+use std::collections::HashSet;
 
 /// A message ready to be limited and queued.
 #[derive(Debug, Clone)]
@@ -58,6 +59,10 @@ pub(crate) struct SendInputs<'a> {
     pub contact: Option<&'a Record>,
     pub number: Option<&'a NumberRow>,
     pub user: Option<&'a UserRow>,
+    /// Numbers known valid (from the phone index, validated when their
+    /// record was written): a recipient already written in one of these
+    /// exact E.164 forms is taken without parsing it again. Empty: parse.
+    pub validated: Option<&'a HashSet<E164>>,
 }
 
 fn property_of<'a>(
@@ -114,16 +119,21 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
             "the recipient property and its fallback are empty",
         );
     };
-    let to = match E164::parse(&raw, Some(inputs.settings.default_country)) {
-        Ok(p) => p,
-        Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
+    let known = inputs.validated.and_then(|v| v.get(raw.trim()));
+    let to = match known {
+        Some(p) => p.clone(),
+        None => match E164::parse(&raw, Some(inputs.settings.default_country)) {
+            Ok(p) => p,
+            Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
+        },
     };
     let mut ctx = TemplateContext::default();
     ctx.insert(
         inputs.record.object_type.as_str(),
         inputs.record.properties.clone(),
     );
-    if let Some(c) = inputs.contact {
+    // In a contact workflow the contact is the record, inserted just above.
+    if let Some(c) = inputs.contact.filter(|c| c.id != inputs.record.id) {
         ctx.insert(ObjectType::Contact.as_str(), c.properties.clone());
     }
     let mut sender = Map::new();

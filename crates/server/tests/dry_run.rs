@@ -321,8 +321,18 @@ async fn r24_dry_run_benchmark_sqlite() {
                 }
             })
             .collect();
+        // The phone index, as the engine writes it with every record.
+        let phones: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let raw = r.properties["mobilephone"].as_str().unwrap();
+                let phone = smsflow_core::phone::E164::parse(raw, None).unwrap();
+                (r.id.clone(), ObjectType::Contact, vec![phone])
+            })
+            .collect();
         let mut tx = app.engine.store().begin().await.unwrap();
         tx.upsert_records(&account, &records).await.unwrap();
+        tx.set_record_phones(&account, &phones).await.unwrap();
         tx.commit().await.unwrap();
     }
     eprintln!("seeded {n} contacts in {:?}", seeded.elapsed());

@@ -241,7 +241,7 @@ impl StoreTx {
         account: &AccountId,
         entries: &[(RecordId, ObjectType, Vec<E164>)],
     ) -> Result<()> {
-        use crate::tx::t;
+        use crate::tx::{oi, ot, t};
         // Two statements per hundred records rather than one per record
         // and phone: bulk upserts write thousands at a time.
         for chunk in entries.chunks(500) {
@@ -260,18 +260,28 @@ impl StoreTx {
             .iter()
             .flat_map(|(record, object_type, phones)| {
                 phones.iter().map(move |phone| {
+                    let line = phone.line();
                     vec![
                         t(account.as_str()),
                         t(phone.as_str()),
                         t(record.as_str()),
                         t(object_type.as_str()),
+                        ot(line.map(|l| l.kind.as_str())),
+                        oi(line.map(|l| i64::from(l.calling_code))),
                     ]
                 })
             })
             .collect();
         self.insert_rows(
             "record_phones",
-            &["account_id", "phone", "record_id", "object_type"],
+            &[
+                "account_id",
+                "phone",
+                "record_id",
+                "object_type",
+                "line_kind",
+                "calling_code",
+            ],
             rows,
             "ON CONFLICT DO NOTHING",
         )

@@ -6,12 +6,50 @@ use crate::rows::{parse, text};
 use crate::{EnrollmentState, Result, Store};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
-use smsflow_core::phone::E164;
+use smsflow_core::phone::{Line, LineKind, E164};
+use sqlx::Row;
 
 /// Values bound per query; both backends accept far more placeholders.
 const CHUNK: usize = 5000;
 
 impl Store {
+    /// The phones of these records' index that were stored with their line
+    /// (validated by [`E164::parse`] when the record was written), so the
+    /// dry run can take a recipient that is already in E.164 form without
+    /// parsing it again.
+    pub async fn validated_phones(
+        &self,
+        account: &AccountId,
+        records: &[RecordId],
+    ) -> Result<Vec<E164>> {
+        let mut out = Vec::new();
+        for chunk in records.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT phone, line_kind, calling_code FROM record_phones \
+                 WHERE {} = $1 AND record_id IN ({}) AND line_kind IS NOT NULL",
+                self.backend.filter_only("account_id"),
+                placeholders(2, chunk.len())
+            );
+            let sql = self.backend.positional(&sql);
+            let mut q = sqlx::query(&sql).bind(account.as_str());
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let kind = LineKind::parse(&text(&r, "line_kind")?);
+                let code: Option<i64> = r.try_get("calling_code")?;
+                let code = code.and_then(|c| u16::try_from(c).ok());
+                if let (Some(kind), Some(calling_code)) = (kind, code) {
+                    out.push(E164::from_trusted_with_line(
+                        text(&r, "phone")?,
+                        Line { calling_code, kind },
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The states of the enrollments of these records in one workflow.
     pub async fn enrollment_states_in_workflow(
         &self,

@@ -69,6 +69,7 @@ conformance!(
     enrollments_are_leased_when_due_and_released_when_the_lease_expires,
     updating_an_enrollment_needs_the_lease,
     a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back,
+    r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
     r9_concurrent_reservations_never_pass_the_limit,
     outbox_claims_hand_off_retry_and_failure,
@@ -2073,5 +2074,76 @@ async fn r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come(stor
             .await
             .unwrap(),
         vec![None]
+    );
+}
+
+async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Store) {
+    use smsflow_core::phone::LineKind;
+    let acc = account(store).await;
+    let other = account(store).await;
+    let mobile = E164::parse("+49 151 23456789", None).unwrap();
+    let landline = E164::parse("+49 30 1234567", None).unwrap();
+    let unparsed = E164::from_trusted("+14155550100".to_string());
+    let (a, b, c) = (
+        RecordId::generate(),
+        RecordId::generate(),
+        RecordId::generate(),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.set_record_phones(
+        &acc,
+        &[
+            (
+                a.clone(),
+                ObjectType::Contact,
+                vec![mobile.clone(), landline.clone()],
+            ),
+            (b.clone(), ObjectType::Contact, vec![unparsed]),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.set_record_phones(
+        &other,
+        &[(c.clone(), ObjectType::Contact, vec![mobile.clone()])],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut found = store
+        .validated_phones(&acc, &[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![mobile.clone(), landline.clone()],
+        "b has no line, c is another account's"
+    );
+    let lines: Vec<_> = found
+        .iter()
+        .map(|p| p.line().map(|l| (l.calling_code, l.kind)))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            Some((49, LineKind::Mobile)),
+            Some((49, LineKind::FixedLine))
+        ]
+    );
+
+    // Rewriting a record's phones replaces its entries.
+    let mut tx = store.begin().await.unwrap();
+    tx.set_record_phones(
+        &acc,
+        &[(a.clone(), ObjectType::Contact, vec![landline.clone()])],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.validated_phones(&acc, &[a]).await.unwrap(),
+        vec![landline]
     );
 }
