@@ -127,7 +127,7 @@ impl Store {
             for p in chunk {
                 q = q.bind(p.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.reads()).await? {
                 out.push(consent_row(&r)?);
             }
         }

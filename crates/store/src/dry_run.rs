@@ -35,7 +35,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.reads()).await? {
                 let kind = LineKind::parse(&text(&r, "line_kind")?);
                 let code: Option<i64> = r.try_get("calling_code")?;
                 let code = code.and_then(|c| u16::try_from(c).ok());
@@ -70,7 +70,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.reads()).await? {
                 out.push((
                     RecordId::from_string(text(&r, "record_id")?),
                     parse(&r, "state")?,
@@ -98,7 +98,7 @@ impl Store {
             for p in chunk {
                 q = q.bind(p.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.reads()).await? {
                 out.push((
                     E164::from_trusted(text(&r, "phone")?),
                     text(&r, "subscription_type_id")?,

@@ -125,7 +125,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.reads()).await? {
                 out.push((
                     WorkflowId::from_string(text(&r, "workflow_id")?),
                     RecordId::from_string(text(&r, "record_id")?),

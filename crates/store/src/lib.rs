@@ -160,9 +160,39 @@ impl<T> Page<T> {
     }
 }
 
+/// Read-only connections to the SQLite file at `url`, one per core.
+async fn sqlite_readers(url: &str) -> Result<AnyPool> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    params.push("mode=ro");
+    let options = AnyConnectOptions::from_str(&format!("{base}?{}", params.join("&")))?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(AnyPoolOptions::new()
+        .max_connections(cores.clamp(2, 8) as u32)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA cache_size = -16384").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?)
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: read-only connections for the hot lookups outside
+    /// transactions (records, consents, enrollments of records, the dry
+    /// run's pages). WAL lets them read while the one writer writes, so
+    /// those reads neither queue behind writes nor take the writer's thread.
+    /// A read issued after a commit returned sees that commit.
+    reader: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -243,7 +273,17 @@ impl Store {
                     .await?
             }
         };
-        Ok(Self { pool, backend })
+        let reader = match backend {
+            Backend::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
+                Some(sqlite_readers(url).await?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            pool,
+            reader,
+            backend,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -266,6 +306,11 @@ impl Store {
         self.backend
     }
 
+    /// Where read-only lookups outside a transaction go.
+    pub(crate) fn reads(&self) -> &AnyPool {
+        self.reader.as_ref().unwrap_or(&self.pool)
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -275,6 +320,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(r) = &self.reader {
+            r.close().await;
+        }
         self.pool.close().await;
     }
 

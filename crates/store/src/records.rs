@@ -48,7 +48,7 @@ impl Store {
         .bind(account.as_str())
         .bind(object_type.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound)?;
         record_row(&row)
@@ -69,7 +69,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id.as_str());
             }
-            for row in q.fetch_all(&self.pool).await? {
+            for row in q.fetch_all(self.reads()).await? {
                 out.push(record_row(&row)?);
             }
         }
@@ -91,7 +91,7 @@ impl Store {
         .bind(object_type.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await?;
         let records = rows.iter().map(record_row).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(records, limit, |r| r.id.to_string()))
