@@ -368,30 +368,8 @@ impl Aircall {
                 .basic_auth(&self.config.api_id, Some(&self.config.api_token))
                 .send()
                 .await
-                .map_err(|e| DirectoryError::Unavailable {
-                    code: if e.is_timeout() {
-                        "aircall:timeout".into()
-                    } else {
-                        "aircall:connect".into()
-                    },
-                    message: e.to_string(),
-                    retry_after: None,
-                })?;
-            let status = response.status();
-            if !status.is_success() {
-                let wait = retry_after(response.headers(), chrono::Utc::now().timestamp());
-                let text = response.text().await.unwrap_or_default();
-                let (code, message) = api_error(status.as_u16(), &text);
-                return Err(match status.as_u16() {
-                    401 | 403 => DirectoryError::Unauthorized { code, message },
-                    429 | 500..=599 => DirectoryError::Unavailable {
-                        code,
-                        message,
-                        retry_after: wait,
-                    },
-                    _ => DirectoryError::Failed { code, message },
-                });
-            }
+                .map_err(|e| unreachable_error(&e))?;
+            let response = admin_answer(response).await?;
             let body: Value = response.json().await.map_err(|e| DirectoryError::Failed {
                 code: "aircall:bad_response".into(),
                 message: format!("GET /v1/{resource}: {e}"),
@@ -476,6 +454,40 @@ impl Aircall {
 /// A failed hand-off's transport error. Only a connection that was never
 /// made is sure not to have reached Aircall; anything later (a timeout, a
 /// reset) may have sent the message, so its outcome is unknown.
+/// A directory or webhook-registration call that reached no answer.
+fn unreachable_error(e: &reqwest::Error) -> DirectoryError {
+    DirectoryError::Unavailable {
+        code: if e.is_timeout() {
+            "aircall:timeout".into()
+        } else {
+            "aircall:connect".into()
+        },
+        message: e.to_string(),
+        retry_after: None,
+    }
+}
+
+/// The answer to a directory or webhook-registration call, or what its
+/// error status means: refused credentials, worth retrying, or refused.
+async fn admin_answer(response: reqwest::Response) -> Result<reqwest::Response, DirectoryError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let wait = retry_after(response.headers(), chrono::Utc::now().timestamp());
+    let text = response.text().await.unwrap_or_default();
+    let (code, message) = api_error(status.as_u16(), &text);
+    Err(match status.as_u16() {
+        401 | 403 => DirectoryError::Unauthorized { code, message },
+        429 | 500..=599 => DirectoryError::Unavailable {
+            code,
+            message,
+            retry_after: wait,
+        },
+        _ => DirectoryError::Failed { code, message },
+    })
+}
+
 fn transport_error(e: &reqwest::Error) -> SendError {
     SendError::Transient {
         code: if e.is_connect() {
@@ -663,30 +675,8 @@ impl Provider for Aircall {
             }))
             .send()
             .await
-            .map_err(|e| DirectoryError::Unavailable {
-                code: if e.is_timeout() {
-                    "aircall:timeout".into()
-                } else {
-                    "aircall:connect".into()
-                },
-                message: e.to_string(),
-                retry_after: None,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let wait = retry_after(response.headers(), chrono::Utc::now().timestamp());
-            let text = response.text().await.unwrap_or_default();
-            let (code, message) = api_error(status.as_u16(), &text);
-            return Err(match status.as_u16() {
-                401 | 403 => DirectoryError::Unauthorized { code, message },
-                429 | 500..=599 => DirectoryError::Unavailable {
-                    code,
-                    message,
-                    retry_after: wait,
-                },
-                _ => DirectoryError::Failed { code, message },
-            });
-        }
+            .map_err(|e| unreachable_error(&e))?;
+        let response = admin_answer(response).await?;
         let body: Value = response.json().await.unwrap_or(Value::Null);
         // The webhook object sits under `webhook`; accept it at top level too.
         let webhook = body.get("webhook").unwrap_or(&body);

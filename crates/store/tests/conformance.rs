@@ -8,8 +8,8 @@
 //! connections and the sync of a provider's directory (R3), and the pacing
 //! buckets (R11).
 //!
-//! Each behaviour is an `async fn x(store: &Store)`; `conformance!` turns it
-//! into `sqlite::x` and `postgres::x`. The PostgreSQL half panics when no
+//! Each behaviour is an `async fn x(store: &Store)`; the testkit's
+//! `on_both_stores!` turns it into `sqlite::x` and `postgres::x`. The PostgreSQL half panics when no
 //! server answers (see `smsflow_testkit::db`), so CI cannot pass without it.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -32,33 +32,7 @@ use smsflow_store::{
     WorkflowState,
 };
 
-/// Generates `sqlite::name` and `postgres::name` for each behaviour.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let (store, _db) = smsflow_testkit::db::test_store(smsflow_testkit::db::TestBackend::Sqlite).await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let (store, _db) = smsflow_testkit::db::test_store(smsflow_testkit::db::TestBackend::Postgres).await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+smsflow_testkit::on_both_stores!(
     accounts_are_found_by_id_and_by_token_hash,
     users_are_listed_with_a_cursor,
     numbers_keep_their_user_links_and_are_unique_per_account,

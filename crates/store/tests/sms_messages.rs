@@ -12,33 +12,7 @@ use smsflow_store::{
     NewAccount, SmsMessageContent, SmsMessageRow, SmsMessageState, Store, StoreError,
 };
 
-/// Generates `sqlite::name` and `postgres::name` for each behaviour.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _db) = smsflow_testkit::db::test_store(smsflow_testkit::db::TestBackend::Sqlite).await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (store, _db) = smsflow_testkit::db::test_store(smsflow_testkit::db::TestBackend::Postgres).await;
-                    super::$name(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+smsflow_testkit::on_both_stores!(
     r22_sms_message_is_a_draft_until_published_and_publishing_freezes_it,
     r22_editing_a_published_sms_message_makes_a_new_draft_revision,
     r22_publishing_a_stale_sms_message_is_a_conflict,

@@ -32,3 +32,32 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// The storage conformance form of [`on_both_backends!`]: each
+/// `async fn name(store: &Store)` runs as `sqlite::name` and
+/// `postgres::name`, each on a fresh, migrated database.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _db) = $crate::db::test_store($crate::db::TestBackend::Sqlite).await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _db) = $crate::db::test_store($crate::db::TestBackend::Postgres).await;
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
