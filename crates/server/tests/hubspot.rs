@@ -71,6 +71,19 @@ async fn setup(backend: TestBackend, sms: bool) -> Setup {
     }
 }
 
+/// Calls the execution endpoint as HubSpot does, signed with v3 now.
+async fn execute(s: &Setup, body: &Value) -> (StatusCode, Value) {
+    FakeHubspot::call(
+        &s.app,
+        EXEC,
+        body,
+        Signing::V3 {
+            timestamp_ms: now_ms(&s.app),
+        },
+    )
+    .await
+}
+
 fn now_ms(app: &TestApp) -> i64 {
     app.now().timestamp_millis()
 }
@@ -92,15 +105,7 @@ async fn r14_signed_execution_sends_answers_success_and_logs_a_communication(bac
         "ap-1-2-3-0",
         "Hi {{ contact.firstname }}, your order shipped.",
     );
-    let (status, out) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (status, out) = execute(&s, &body).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(
         out["outputFields"]["hs_execution_state"], "SUCCESS",
@@ -143,25 +148,9 @@ async fn r14_signed_execution_sends_answers_success_and_logs_a_communication(bac
 async fn r12_the_same_callback_id_sends_nothing_new(backend: TestBackend) {
     let s = setup(backend, true).await;
     let body = contact_execution(&s, "ap-9-9-9-0", "Once only");
-    let (_, first) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (_, first) = execute(&s, &body).await;
     s.app.drain().await;
-    let (status, again) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (status, again) = execute(&s, &body).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, first, "the stored answer comes back");
     s.app.drain().await;
@@ -197,15 +186,7 @@ async fn r27_unsigned_wrong_or_stale_calls_get_401_and_store_nothing(backend: Te
     assert!(s.app.outbox(&s.acct).await.is_empty());
     assert!(s.app.list(&s.acct, "/messages").await.is_empty());
     // Nothing was stored under the callbackId: a good call now sends.
-    let (status, out) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (status, out) = execute(&s, &body).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(
         out["outputFields"]["hs_execution_state"], "SUCCESS",
@@ -306,15 +287,7 @@ async fn r1_without_the_entitlement_the_options_carry_the_beta_message(backend: 
     assert_eq!(out["errors"][0], beta, "{out}");
     // An execution fails with the code the definition's rules translate.
     let body = contact_execution(&s, "ap-5-5-5-0", "Hello");
-    let (_, out) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (_, out) = execute(&s, &body).await;
     assert_eq!(
         out["outputFields"]["hs_execution_state"], "FAIL_CONTINUE",
         "{out}"
@@ -327,15 +300,7 @@ async fn r21_a_send_at_night_blocks_and_completes_through_the_callback_api(backe
     // 18:00 UTC + 12 h = 23:00 in San Francisco: quiet hours.
     s.app.advance(Duration::hours(12));
     let body = contact_execution(&s, "ap-7-7-7-0", "Good morning");
-    let (status, out) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (status, out) = execute(&s, &body).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["outputFields"]["hs_execution_state"], "BLOCK", "{out}");
     assert!(
@@ -366,15 +331,7 @@ async fn r21_a_send_at_night_blocks_and_completes_through_the_callback_api(backe
     );
     assert_eq!(s.hubspot.communications().len(), 1);
     // A retry of the blocked call now answers the outcome, and sends nothing.
-    let (_, again) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (_, again) = execute(&s, &body).await;
     assert_eq!(
         again["outputFields"]["hs_execution_state"], "SUCCESS",
         "{again}"
@@ -386,15 +343,7 @@ async fn r21_a_send_at_night_blocks_and_completes_through_the_callback_api(backe
 async fn r14_a_reply_is_logged_on_the_record_too(backend: TestBackend) {
     let s = setup(backend, true).await;
     let body = contact_execution(&s, "ap-8-8-8-0", "Can we call you?");
-    FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    execute(&s, &body).await;
     s.app.drain().await;
     let (status, out) = s
         .app
@@ -429,15 +378,7 @@ async fn r14_a_quote_is_associated_by_default_once_even_when_hubspot_fails_first
         json!({"hs_title": "Renewal 2027"}),
         json!({"from_number": s.number, "sender_user": s.user, "recipient_phone": PHONE, "message": "Your quote is ready."}),
     );
-    let (status, out) = FakeHubspot::call(
-        &s.app,
-        EXEC,
-        &body,
-        Signing::V3 {
-            timestamp_ms: now_ms(&s.app),
-        },
-    )
-    .await;
+    let (status, out) = execute(&s, &body).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(
         out["outputFields"]["hs_execution_state"], "SUCCESS",
