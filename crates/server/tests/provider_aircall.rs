@@ -144,21 +144,9 @@ async fn setup_at_once(backend: TestBackend) -> Setup {
     }
 }
 
-/// Where the test server really listens for a public webhook URL.
-fn local(app: &TestApp, public: &str) -> String {
-    let base = app.engine.public_url().trim_end_matches('/');
-    assert!(
-        public.starts_with(base),
-        "{public} is under the public URL {base}"
-    );
-    format!("{}{}", app.address, &public[base.len()..])
-}
-
 fn url(s: &Setup, which: &str) -> String {
-    local(
-        &s.app,
-        s.connection["webhook_urls"][which].as_str().unwrap(),
-    )
+    s.app
+        .local_url(s.connection["webhook_urls"][which].as_str().unwrap())
 }
 
 async fn messages(s: &Setup) -> Vec<Value> {
@@ -607,10 +595,7 @@ async fn r27_aircall_webhooks_wait_for_the_token_set_after_the_webhook_is_regist
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     assert!(fake.webhooks().is_empty(), "nothing registered at Aircall");
     let id = connection["id"].as_str().unwrap();
-    let inbound = local(
-        &app,
-        connection["webhook_urls"]["inbound"].as_str().unwrap(),
-    );
+    let inbound = app.local_url(connection["webhook_urls"]["inbound"].as_str().unwrap());
     let hook = fake.received(PHONE, MAIN, "Hello");
     assert_eq!(
         hook.post(&app.client, &inbound).await.status(),
@@ -851,7 +836,7 @@ async fn r27_aircall_connection_registers_its_webhook_and_keeps_the_token_secret
 
     // Aircall's events, carrying that token, are taken at once; another
     // token is still refused.
-    let inbound = local(&app, inbound_url);
+    let inbound = app.local_url(inbound_url);
     let hook = fake.received(PHONE, MAIN, "Hello");
     assert_eq!(
         hook.post(&app.client, &inbound).await.status(),

@@ -38,27 +38,13 @@ async fn setup(backend: TestBackend) -> Setup {
     let app = spawn_app(backend).await;
     let fake = FakeTwilio::start().await;
     let acct = app.create_account(true).await;
-    let (status, connection) = app
-        .post(
+    let (connection, number, user) = app
+        .provider_line(
             &acct,
-            "/providers",
             json!({"kind": "twilio", "name": "Twilio US", "config": fake.connection_config()}),
+            SENDER_E164,
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let user = app.user(&acct, "Ada Agent").await;
-    let (status, number) = app
-        .post(
-            &acct,
-            "/numbers",
-            json!({
-                "e164": SENDER_E164, "label": "Twilio line", "provider": connection["id"],
-                "capabilities": {"sms": true, "mms": false, "voice": false}, "user_ids": [user],
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{number}");
-    let number = number["id"].as_str().unwrap().to_string();
     app.published_workflow(
         &acct,
         welcome_workflow_json(&number, &user, "Hi {{ contact.firstname }}!"),
@@ -70,16 +56,6 @@ async fn setup(backend: TestBackend) -> Setup {
         acct,
         connection,
     }
-}
-
-/// Where the test server really listens for a public webhook URL.
-fn local(app: &TestApp, public: &str) -> String {
-    let base = app.engine.public_url().trim_end_matches('/');
-    assert!(
-        public.starts_with(base),
-        "{public} is under the public URL {base}"
-    );
-    format!("{}{}", app.address, &public[base.len()..])
 }
 
 async fn messages(s: &Setup) -> Vec<Value> {
@@ -155,7 +131,7 @@ async fn twilio_send_is_the_documented_request_and_r13_status_callbacks_deliver_
     // Twilio calls back on the StatusCallback it was given.
     for status in ["sent", "delivered"] {
         let hook = s.fake.status_callback(sent, status, None);
-        let response = hook.post(&s.app.client, &local(&s.app, &hook.url)).await;
+        let response = hook.post(&s.app.client, &s.app.local_url(&hook.url)).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
     let message_path = format!("/messages/{}", list[0]["id"].as_str().unwrap());
@@ -166,7 +142,7 @@ async fn twilio_send_is_the_documented_request_and_r13_status_callbacks_deliver_
     // A late `sent` does not move it back (R13).
     let hook = s.fake.status_callback(sent, "sent", None);
     assert_eq!(
-        hook.post(&s.app.client, &local(&s.app, &hook.url))
+        hook.post(&s.app.client, &s.app.local_url(&hook.url))
             .await
             .status(),
         StatusCode::OK
@@ -183,7 +159,9 @@ async fn twilio_r17_inbound_stop_lands_in_the_conversation_opts_out_and_is_confi
     let s = setup(backend).await;
     let inbound_url = s.connection["webhook_urls"]["inbound"].as_str().unwrap();
     let hook = s.fake.inbound(inbound_url, PHONE, SENDER_E164, "STOP");
-    let response = hook.post(&s.app.client, &local(&s.app, inbound_url)).await;
+    let response = hook
+        .post(&s.app.client, &s.app.local_url(inbound_url))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     s.app.drain().await;
 
@@ -283,7 +261,7 @@ async fn twilio_r27_tampered_or_missing_signature_is_refused_and_stores_nothing(
         .inbound(inbound_url, PHONE, SENDER_E164, "Hello")
         .tampered("Body", "STOP");
     let response = tampered
-        .post(&s.app.client, &local(&s.app, inbound_url))
+        .post(&s.app.client, &s.app.local_url(inbound_url))
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // Signed for another URL (another connection's).
@@ -291,7 +269,7 @@ async fn twilio_r27_tampered_or_missing_signature_is_refused_and_stores_nothing(
     let foreign = s.fake.inbound(&elsewhere, PHONE, SENDER_E164, "STOP");
     assert_eq!(
         foreign
-            .post(&s.app.client, &local(&s.app, inbound_url))
+            .post(&s.app.client, &s.app.local_url(inbound_url))
             .await
             .status(),
         StatusCode::UNAUTHORIZED
@@ -301,7 +279,7 @@ async fn twilio_r27_tampered_or_missing_signature_is_refused_and_stores_nothing(
     unsigned.signature = String::new();
     assert_eq!(
         unsigned
-            .post(&s.app.client, &local(&s.app, inbound_url))
+            .post(&s.app.client, &s.app.local_url(inbound_url))
             .await
             .status(),
         StatusCode::UNAUTHORIZED
@@ -313,7 +291,7 @@ async fn twilio_r27_tampered_or_missing_signature_is_refused_and_stores_nothing(
         .tampered("MessageStatus", "delivered");
     assert_eq!(
         status
-            .post(&s.app.client, &local(&s.app, &status.url))
+            .post(&s.app.client, &s.app.local_url(&status.url))
             .await
             .status(),
         StatusCode::UNAUTHORIZED

@@ -37,27 +37,13 @@ async fn setup(backend: TestBackend) -> Setup {
     let app = spawn_app(backend).await;
     let fake = FakeVonage::start().await;
     let acct = app.create_account(true).await;
-    let (status, connection) = app
-        .post(
+    let (connection, number, user) = app
+        .provider_line(
             &acct,
-            "/providers",
             json!({"kind": "vonage", "name": "Vonage", "config": fake.connection_config()}),
+            SENDER_E164,
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let user = app.user(&acct, "Ada Agent").await;
-    let (status, number) = app
-        .post(
-            &acct,
-            "/numbers",
-            json!({
-                "e164": SENDER_E164, "label": "Vonage line", "provider": connection["id"],
-                "capabilities": {"sms": true, "mms": false, "voice": false}, "user_ids": [user],
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{number}");
-    let number = number["id"].as_str().unwrap().to_string();
     app.published_workflow(
         &acct,
         welcome_workflow_json(&number, &user, "Hi {{ contact.firstname }}!"),
@@ -71,21 +57,9 @@ async fn setup(backend: TestBackend) -> Setup {
     }
 }
 
-/// Where the test server really listens for a public webhook URL.
-fn local(app: &TestApp, public: &str) -> String {
-    let base = app.engine.public_url().trim_end_matches('/');
-    assert!(
-        public.starts_with(base),
-        "{public} is under the public URL {base}"
-    );
-    format!("{}{}", app.address, &public[base.len()..])
-}
-
 fn url(s: &Setup, which: &str) -> String {
-    local(
-        &s.app,
-        s.connection["webhook_urls"][which].as_str().unwrap(),
-    )
+    s.app
+        .local_url(s.connection["webhook_urls"][which].as_str().unwrap())
 }
 
 async fn messages(s: &Setup) -> Vec<Value> {

@@ -263,6 +263,49 @@ impl TestApp {
         out["id"].as_str().expect("user id is a string").to_string()
     }
 
+    /// A provider connection (`POST /providers`, asserted 201) with an
+    /// SMS number `e164` on it, linked to a new user. Answers the
+    /// connection as the API showed it, the number's id and the user's id.
+    pub async fn provider_line(
+        &self,
+        acct: &TestAccount,
+        connection: Value,
+        e164: &str,
+    ) -> (Value, String, String) {
+        let (status, connection) = self.post(acct, "/providers", connection).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "create connection: {connection}"
+        );
+        let user = self.user(acct, "Ada Agent").await;
+        let (status, number) = self
+            .post(
+                acct,
+                "/numbers",
+                json!({
+                    "e164": e164, "label": format!("{} line", connection["name"].as_str().unwrap_or("provider")),
+                    "provider": connection["id"],
+                    "capabilities": {"sms": true, "mms": false, "voice": false}, "user_ids": [user],
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create number: {number}");
+        let number = number["id"].as_str().expect("number id").to_string();
+        (connection, number, user)
+    }
+
+    /// Where this server really listens for one of its public webhook URLs
+    /// (`SMSFLOW_PUBLIC_URL` is not the test listener's address).
+    pub fn local_url(&self, public: &str) -> String {
+        let base = self.engine.public_url().trim_end_matches('/');
+        assert!(
+            public.starts_with(base),
+            "{public} is under the public URL {base}"
+        );
+        format!("{}{}", self.address, &public[base.len()..])
+    }
+
     /// Connects a sandbox number; asserts 201 and returns its id.
     pub async fn number(
         &self,
