@@ -386,6 +386,13 @@ fn as_instant(v: &Value) -> Option<DateTime<Utc>> {
         Value::String(s) => s.trim(),
         _ => return None,
     };
+    // Every accepted form starts `YYYY-`; most compared strings ("lead",
+    // names, phones) are rejected here without trying the five formats,
+    // which was most of a dry run's filter time.
+    let b = s.as_bytes();
+    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }

@@ -13,13 +13,14 @@
 //! decremented per message in record order.
 //!
 //! Records are read 5,000 at a time; each page costs a fixed handful of
-//! queries (records, the workflow's enrollments, primary contacts, consents
-//! of the page's phones), never one per record.
+//! queries (the records with their validated phones and their enrollments
+//! in the workflow, primary contacts, consents of the page's phones), never
+//! one per record.
 
 use crate::error::Result;
 use crate::gate::{gate_send_with, limit_keys, quiet_deferral, subscription_phone, Gate};
 use crate::records::enrolls;
-use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
+use crate::send_sms::{prepare, sender_context, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -31,8 +32,9 @@ use smsflow_core::limits::{period_key, CounterKey, Window};
 use smsflow_core::message::ReasonCode;
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
+use smsflow_core::template::TemplateContext;
 use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
-use smsflow_store::{EnrollmentState, NumberRow, UserRow};
+use smsflow_store::{NumberRow, ScannedRecord, UserRow};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -85,6 +87,9 @@ struct World {
     numbers: HashMap<NumberId, NumberRow>,
     users: HashMap<UserId, UserRow>,
     purposes: HashMap<SubscriptionTypeId, Purpose>,
+    /// The template context of each (number, user) of the program's sends,
+    /// built once instead of once per message.
+    sender_contexts: HashMap<(NumberId, Option<UserId>), TemplateContext>,
 }
 
 /// Day and month allowance left per counter, starting from the store's
@@ -208,6 +213,9 @@ fn walk(
                         .as_ref()
                         .and_then(|u| world.users.get(u)),
                     validated: Some(validated),
+                    sender_context: world
+                        .sender_contexts
+                        .get(&(step.from_number_id.clone(), step.sender_user_id.clone())),
                 };
                 out.push(match prepare(step, &inputs) {
                     Prepared::Done { code, .. } => Event::Ended(code),
@@ -365,11 +373,21 @@ impl Engine {
         let mut report = DryRunReport::default();
         // The next page loads while this one is evaluated.
         let fetch = |after: Option<String>| {
-            let (store, account, object_type) =
-                (self.store().clone(), account.clone(), wf.object_type);
+            let (store, account, object_type, saved) = (
+                self.store().clone(),
+                account.clone(),
+                wf.object_type,
+                saved.cloned(),
+            );
             tokio::spawn(async move {
                 store
-                    .list_records(&account, object_type, after.as_deref(), PAGE)
+                    .dry_run_page(
+                        &account,
+                        object_type,
+                        saved.as_ref(),
+                        after.as_deref(),
+                        PAGE,
+                    )
                     .await
             })
         };
@@ -379,33 +397,21 @@ impl Engine {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
             next = page.next_cursor.clone().map(|c| fetch(Some(c)));
-            let prior: HashMap<RecordId, Vec<EnrollmentState>> = match saved {
-                Some(id) if !page.results.is_empty() => {
-                    let ids: Vec<RecordId> = page.results.iter().map(|r| r.id.clone()).collect();
-                    let mut map: HashMap<RecordId, Vec<EnrollmentState>> = HashMap::new();
-                    for (rec, state) in self
-                        .store()
-                        .enrollment_states_in_workflow(account, id, &ids)
-                        .await?
-                    {
-                        map.entry(rec).or_default().push(state);
-                    }
-                    map
+            // Recipients already validated when their record was written
+            // are not parsed again (libphonenumber is most of the walk).
+            let mut validated: HashSet<E164> = HashSet::new();
+            let mut enrolled: Vec<Record> = Vec::new();
+            for scanned in page.results {
+                let ScannedRecord {
+                    record,
+                    validated: phones,
+                    enrollments,
+                } = scanned;
+                if enrolls(&wf, &record.properties, None, enrollments.into_iter()) {
+                    validated.extend(phones);
+                    enrolled.push(record);
                 }
-                _ => HashMap::new(),
-            };
-            let enrolled: Vec<Record> = page
-                .results
-                .into_iter()
-                .filter(|r| {
-                    enrolls(
-                        &wf,
-                        &r.properties,
-                        None,
-                        prior.get(&r.id).into_iter().flatten().copied(),
-                    )
-                })
-                .collect();
+            }
             report.enrolled += enrolled.len() as u64;
             let contacts: HashMap<RecordId, Record> =
                 if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
@@ -415,29 +421,17 @@ impl Engine {
                         .iter()
                         .filter_map(|r| r.primary_contact().cloned())
                         .collect();
-                    self.store()
+                    let contacts: HashMap<RecordId, Record> = self
+                        .store()
                         .get_records(account, &ids)
                         .await?
                         .into_iter()
                         .map(|r| (r.id.clone(), r))
-                        .collect()
+                        .collect();
+                    let ids: Vec<RecordId> = contacts.keys().cloned().collect();
+                    validated.extend(self.store().validated_phones(account, &ids).await?);
+                    contacts
                 };
-            // Recipients already validated when their record was written
-            // are not parsed again (libphonenumber is most of the walk).
-            let validated: HashSet<E164> = if wf.uses_sms() && !enrolled.is_empty() {
-                let ids: Vec<RecordId> = enrolled
-                    .iter()
-                    .map(|r| r.id.clone())
-                    .chain(contacts.keys().cloned())
-                    .collect();
-                self.store()
-                    .validated_phones(account, &ids)
-                    .await?
-                    .into_iter()
-                    .collect()
-            } else {
-                HashSet::new()
-            };
             let (enrolled, events) = walk_all(
                 wf.clone(),
                 world.clone(),
@@ -493,7 +487,7 @@ impl Engine {
     /// Settings, numbers, the program's senders and the subscription types.
     async fn world(&self, account: &AccountId, wf: &ValidWorkflow) -> Result<World> {
         let settings = self.get_account(account).await?.settings;
-        let numbers = self
+        let numbers: HashMap<NumberId, NumberRow> = self
             .store()
             .list_numbers(account)
             .await?
@@ -519,11 +513,23 @@ impl Engine {
             .into_iter()
             .map(|t| (t.id, t.purpose))
             .collect();
+        let mut sender_contexts = HashMap::new();
+        for step in &wf.program {
+            if let Step::SendSms(s) = step {
+                if let Some(number) = numbers.get(&s.from_number_id) {
+                    let user = s.sender_user_id.as_ref().and_then(|u| users.get(u));
+                    sender_contexts
+                        .entry((s.from_number_id.clone(), s.sender_user_id.clone()))
+                        .or_insert_with(|| sender_context(number, user));
+                }
+            }
+        }
         Ok(World {
             settings,
             numbers,
             users,
             purposes,
+            sender_contexts,
         })
     }
 }

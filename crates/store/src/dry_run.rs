@@ -1,13 +1,25 @@
 //! Read-only lookups of the workflow dry run (R24): a page of records at a
-//! time, each answered by one query instead of one per record.
+//! time, each page answered by one query instead of one per record.
 
-use crate::records::placeholders;
+use crate::records::{folded_record, page_elements, placeholders, record_page_sql, PageExtra};
 use crate::rows::{parse, text};
-use crate::{EnrollmentState, Result, Store};
+use crate::{EnrollmentState, Page, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
+use smsflow_core::object::{Association, ObjectType, Properties, Record};
 use smsflow_core::phone::{Line, LineKind, E164};
 use sqlx::Row;
+
+/// A record as the dry run reads it, with what it needs of other tables.
+#[derive(Debug, Clone)]
+pub struct ScannedRecord {
+    pub record: Record,
+    /// The record's phones that were stored with their line, i.e. validated
+    /// when the record was written (see [`Store::validated_phones`]).
+    pub validated: Vec<E164>,
+    /// The states of the record's enrollments in the workflow asked about.
+    pub enrollments: Vec<EnrollmentState>,
+}
 
 /// Values bound per query; both backends accept far more placeholders.
 const CHUNK: usize = 5000;
@@ -50,34 +62,105 @@ impl Store {
         Ok(out)
     }
 
-    /// The states of the enrollments of these records in one workflow.
-    pub async fn enrollment_states_in_workflow(
+    /// One page of the records a dry run walks, in id order, each with its
+    /// validated phones (as [`Store::validated_phones`] gives them) and the
+    /// states of its enrollments in `workflow` (none when `None`: an unsaved
+    /// definition). The whole page is one row (see [`record_page_sql`]),
+    /// the phones and enrollments looked up on their record indexes in the
+    /// same query, so a page costs one query and one hand-off.
+    pub async fn dry_run_page(
         &self,
         account: &AccountId,
-        workflow: &WorkflowId,
-        records: &[RecordId],
-    ) -> Result<Vec<(RecordId, EnrollmentState)>> {
-        let mut out = Vec::new();
-        for chunk in records.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT record_id, state FROM enrollments WHERE account_id = $1 AND workflow_id = $2 AND record_id IN ({})",
-                placeholders(3, chunk.len())
-            );
-            let sql = self.backend.positional(&sql);
-            let mut q = sqlx::query(&sql)
-                .bind(account.as_str())
-                .bind(workflow.as_str());
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for r in q.fetch_all(self.reads()).await? {
-                out.push((
-                    RecordId::from_string(text(&r, "record_id")?),
-                    parse(&r, "state")?,
-                ));
-            }
+        object_type: ObjectType,
+        workflow: Option<&WorkflowId>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<ScannedRecord>> {
+        let phones = PageExtra {
+            sqlite: "CASE WHEN p.phone IS NULL THEN '[]' ELSE \
+                     printf('[[%s,%s,%d]]', json_quote(p.phone), json_quote(p.line_kind), p.calling_code) END",
+            postgres: "(SELECT COALESCE(json_agg(json_build_array(p.phone, p.line_kind, p.calling_code)), '[]') \
+                       FROM record_phones p WHERE p.record_id = r.id AND p.account_id = r.account_id \
+                       AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL)",
+            join: Some(
+                " LEFT JOIN record_phones p ON p.record_id = r.id AND p.account_id = r.account_id \
+                 AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL",
+            ),
+        };
+        let states = match workflow {
+            Some(_) => PageExtra {
+                sqlite: "(SELECT json_group_array(e.state) FROM enrollments e \
+                         WHERE e.record_id = r.id AND e.workflow_id = $5)",
+                postgres: "(SELECT COALESCE(json_agg(e.state), '[]') FROM enrollments e \
+                           WHERE e.record_id = r.id AND e.workflow_id = $5)",
+                join: None,
+            },
+            None => PageExtra {
+                sqlite: "'[]'",
+                postgres: "json_build_array()",
+                join: None,
+            },
+        };
+        let extra = [phones, states];
+        let sql = record_page_sql(self.backend, &extra);
+        let mut q = sqlx::query(&sql)
+            .bind(account.as_str())
+            .bind(object_type.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(limit + 1);
+        if let Some(w) = workflow {
+            q = q.bind(w.as_str());
         }
-        Ok(out)
+        let row = q.fetch_one(self.reads()).await?;
+        type Scanned = (
+            String,
+            ObjectType,
+            Properties,
+            Vec<Association>,
+            i64,
+            i64,
+            Vec<(String, Option<String>, Option<i64>)>,
+            Vec<String>,
+        );
+        let mut records: Vec<ScannedRecord> = Vec::new();
+        for (id, object_type, properties, associations, created, updated, phones, states) in
+            page_elements::<Scanned>(&row)?
+        {
+            let validated = phones.into_iter().filter_map(|(phone, kind, code)| {
+                let kind = LineKind::parse(kind.as_deref()?)?;
+                let calling_code = u16::try_from(code?).ok()?;
+                Some(E164::from_trusted_with_line(
+                    phone,
+                    Line { calling_code, kind },
+                ))
+            });
+            // SQLite joins the phones: one element per phone of a record.
+            if let Some(last) = records.last_mut().filter(|l| l.record.id.as_str() == id) {
+                last.validated.extend(validated);
+                continue;
+            }
+            let validated = validated.collect();
+            let enrollments = states
+                .iter()
+                .map(|s| {
+                    s.parse::<EnrollmentState>()
+                        .map_err(|e| StoreError::Corrupt(format!("state: {e}")))
+                })
+                .collect::<Result<_>>()?;
+            records.push(ScannedRecord {
+                record: folded_record((
+                    id,
+                    object_type,
+                    properties,
+                    associations,
+                    created,
+                    updated,
+                )),
+                validated,
+                enrollments,
+            });
+        }
+        Ok(Page::from_rows(records, limit, |r| r.record.id.to_string()))
     }
 
     /// (phone, subscription type, status) of every consent row of these

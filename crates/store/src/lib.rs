@@ -31,6 +31,7 @@ pub use connections::ConnectionRow;
 pub use consent::{ConsentChange, ConsentRow, SubscriptionTypeRow};
 pub use conversations::ConversationRow;
 pub use directory::{NumberRow, UserRow};
+pub use dry_run::ScannedRecord;
 pub use enrollments::{ClaimedEnrollment, EnrollmentRow, EnrollmentState, NewEnrollment};
 pub use hubspot::{ExecutionClaim, HubspotExecutionRow, HubspotLogRow, HubspotPortalRow};
 pub use messages::{

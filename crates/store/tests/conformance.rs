@@ -44,6 +44,8 @@ smsflow_testkit::on_both_stores!(
     updating_an_enrollment_needs_the_lease,
     a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back,
     r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
+    r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments,
+    a_page_of_records_returns_every_value_exactly_as_stored,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
     r9_concurrent_reservations_never_pass_the_limit,
     outbox_claims_hand_off_retry_and_failure,
@@ -2120,4 +2122,164 @@ async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Sto
         store.validated_phones(&acc, &[a]).await.unwrap(),
         vec![landline]
     );
+}
+
+/// Pages are folded into one JSON document by the database (and spliced
+/// as text on SQLite): every kind of stored value must come back as it was
+/// written, whatever its quoting, nesting or size.
+async fn a_page_of_records_returns_every_value_exactly_as_stored(store: &Store) {
+    let acc = account(store).await;
+    let mut tricky = record(
+        ObjectType::Deal,
+        json!({
+            "name": "Quote \"x\", back\\slash, tab\t, newline\n, ä ö ü 漢字 🚀",
+            "amount": 1234567890123_i64,
+            "ratio": 0.125,
+            "vip": false,
+            "missing": null,
+            "tags": ["a", "b", {"nested": [1, 2, 3]}],
+            "empty": "",
+        }),
+    );
+    let contact = record(ObjectType::Contact, json!({}));
+    tricky.associations = vec![smsflow_core::object::Association {
+        object_type: ObjectType::Contact,
+        id: contact.id.clone(),
+    }];
+    tricky.updated_at = t0() + Duration::milliseconds(1234);
+    let plain = record(ObjectType::Deal, json!({ "amount": 1 }));
+    upsert(store, &acc, &[tricky.clone(), plain.clone()]).await;
+
+    let page = store
+        .list_records(&acc, ObjectType::Deal, None, 10)
+        .await
+        .unwrap();
+    let mut expected = vec![tricky.clone(), plain.clone()];
+    expected.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert_eq!(page.results, expected);
+    assert_eq!(page.next_cursor, None);
+
+    let scanned = store
+        .dry_run_page(&acc, ObjectType::Deal, None, None, 10)
+        .await
+        .unwrap();
+    let records: Vec<Record> = scanned.results.into_iter().map(|s| s.record).collect();
+    assert_eq!(records, expected);
+
+    // An account or type without records gives an empty last page.
+    let none = store
+        .list_records(&acc, ObjectType::Ticket, None, 10)
+        .await
+        .unwrap();
+    assert!(none.results.is_empty() && none.next_cursor.is_none());
+}
+
+async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments(store: &Store) {
+    let acc = account(store).await;
+    let other = account(store).await;
+    let mobile = E164::parse("+49 151 23456789", None).unwrap();
+    let landline = E164::parse("+49 30 1234567", None).unwrap();
+    let unparsed = E164::from_trusted("+14155550100".to_string());
+    // Five contacts in id order: two phones, one phone, an unvalidated
+    // phone, none, and one enrolled twice.
+    let mut contacts: Vec<Record> = (0..5)
+        .map(|i| record(ObjectType::Contact, json!({ "i": i })))
+        .collect();
+    contacts.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    upsert(store, &acc, &contacts).await;
+    upsert(
+        store,
+        &other,
+        &[record(ObjectType::Contact, json!({ "i": 99 }))],
+    )
+    .await;
+    let ids: Vec<RecordId> = contacts.iter().map(|r| r.id.clone()).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_record_phones(
+        &acc,
+        &[
+            (
+                ids[0].clone(),
+                ObjectType::Contact,
+                vec![mobile.clone(), landline.clone()],
+            ),
+            (ids[1].clone(), ObjectType::Contact, vec![mobile.clone()]),
+            (ids[2].clone(), ObjectType::Contact, vec![unparsed]),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let w = workflow("dry run");
+    store.insert_workflow(&acc, &w).await.unwrap();
+    store.publish_workflow(&acc, &w, t0()).await.unwrap();
+    let elsewhere = workflow("another");
+    store.insert_workflow(&acc, &elsewhere).await.unwrap();
+    store
+        .publish_workflow(&acc, &elsewhere, t0())
+        .await
+        .unwrap();
+    let enrollment = |wf: &WorkflowId, rec: &RecordId| NewEnrollment {
+        id: EnrollmentId::generate(),
+        account_id: acc.clone(),
+        workflow_id: wf.clone(),
+        revision: 1,
+        record_id: rec.clone(),
+        at: t0(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_enrollments(&[
+        enrollment(&w.id, &ids[0]),
+        enrollment(&w.id, &ids[4]),
+        enrollment(&w.id, &ids[4]),
+        enrollment(&elsewhere.id, &ids[1]),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Pages of two: the limit counts records, not their phones.
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .dry_run_page(&acc, ObjectType::Contact, Some(&w.id), after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.results.len() <= 2);
+        pages.extend(page.results);
+        match page.next_cursor {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    let got: Vec<RecordId> = pages.iter().map(|s| s.record.id.clone()).collect();
+    assert_eq!(got, ids, "every record of the account once, in id order");
+    assert_eq!(pages[0].record, contacts[0]);
+    let mut two = pages[0].validated.clone();
+    two.sort();
+    assert_eq!(two, vec![mobile.clone(), landline]);
+    assert!(two.iter().all(|p| p.line().is_some()));
+    assert_eq!(pages[1].validated, vec![mobile]);
+    assert!(pages[2].validated.is_empty(), "stored without a line");
+    assert!(pages[3].validated.is_empty());
+    let states: Vec<usize> = pages.iter().map(|s| s.enrollments.len()).collect();
+    assert_eq!(
+        states,
+        vec![1, 0, 0, 0, 2],
+        "only this workflow's enrollments"
+    );
+    assert!(pages[4]
+        .enrollments
+        .iter()
+        .all(|s| *s == EnrollmentState::Active));
+
+    // An unsaved definition has no enrollments.
+    let unsaved = store
+        .dry_run_page(&acc, ObjectType::Contact, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(unsaved.results.len(), 5);
+    assert!(unsaved.results.iter().all(|s| s.enrollments.is_empty()));
 }
