@@ -371,32 +371,42 @@ impl Engine {
         // Consent changes made by the run's own manage-subscription steps.
         let mut changed: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
         let mut report = DryRunReport::default();
-        // The next page loads while this one is evaluated.
-        let fetch = |after: Option<String>| {
-            let (store, account, object_type, saved) = (
-                self.store().clone(),
-                account.clone(),
-                wf.object_type,
-                saved.cloned(),
-            );
-            tokio::spawn(async move {
-                store
+        // Pages are read by a task of their own, up to two ahead of the
+        // evaluation, so the reader never waits for the walk. The task ends
+        // with the last page, on an error, or when this run stops listening.
+        let (pages, mut loaded) = tokio::sync::mpsc::channel(2);
+        let (store, reader_account, object_type, reader_saved) = (
+            self.store().clone(),
+            account.clone(),
+            wf.object_type,
+            saved.cloned(),
+        );
+        let reader = tokio::spawn(async move {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
                     .dry_run_page(
-                        &account,
+                        &reader_account,
                         object_type,
-                        saved.as_ref(),
+                        reader_saved.as_ref(),
                         after.as_deref(),
                         PAGE,
                     )
-                    .await
-            })
-        };
-        let mut next = Some(fetch(None));
-        while let Some(loading) = next.take() {
-            let page = loading
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-            next = page.next_cursor.clone().map(|c| fetch(Some(c)));
+                    .await;
+                let last = match &page {
+                    Ok(p) => p.next_cursor.is_none(),
+                    Err(_) => true,
+                };
+                after = page.as_ref().ok().and_then(|p| p.next_cursor.clone());
+                if pages.send(page).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        // Stops the reader if this run ends early (an error below).
+        let _stop_reader = AbortOnDrop(reader);
+        while let Some(page) = loaded.recv().await {
+            let page = page?;
             // Recipients already validated when their record was written
             // are not parsed again (libphonenumber is most of the walk).
             let mut validated: HashSet<E164> = HashSet::new();
@@ -531,5 +541,14 @@ impl Engine {
             purposes,
             sender_contexts,
         })
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
