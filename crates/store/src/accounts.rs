@@ -55,7 +55,7 @@ impl Store {
     pub async fn get_account(&self, id: &AccountId) -> Result<AccountRow> {
         let row = sqlx::query("SELECT id, name, settings, created_at FROM accounts WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reads())
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok(AccountRow {

@@ -95,7 +95,7 @@ impl Store {
     ) -> Result<Vec<SubscriptionTypeRow>> {
         let rows = sqlx::query("SELECT id, name, purpose, created_at FROM subscription_types WHERE account_id = $1 ORDER BY id")
             .bind(account.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(self.reads())
             .await?;
         rows.iter()
             .map(|r| {

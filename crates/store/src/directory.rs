@@ -111,7 +111,7 @@ impl Store {
         ))
         .bind(account.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound)?;
         user_row(&row)
@@ -219,7 +219,7 @@ impl Store {
         ))
         .bind(account.as_str())
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound)?;
         let mut n = number_row(&row)?;
@@ -231,7 +231,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT user_id FROM number_users WHERE number_id = $1 ORDER BY user_id")
                 .bind(number.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads())
                 .await?;
         rows.iter()
             .map(|r| Ok(UserId::from_string(text(r, "user_id")?)))
@@ -244,7 +244,7 @@ impl Store {
             "SELECT {NUMBER_COLUMNS} FROM numbers WHERE account_id = $1 ORDER BY id"
         ))
         .bind(account.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await?;
         let mut numbers = rows.iter().map(number_row).collect::<Result<Vec<_>>>()?;
         let links = sqlx::query(
@@ -252,7 +252,7 @@ impl Store {
              WHERE n.account_id = $1 ORDER BY l.user_id",
         )
         .bind(account.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await?;
         for link in &links {
             let number_id = text(link, "number_id")?;

@@ -190,8 +190,11 @@ pub struct Store {
     pool: AnyPool,
     /// SQLite only: read-only connections for the hot lookups outside
     /// transactions (records, consents, enrollments of records, the dry
-    /// run's pages). WAL lets them read while the one writer writes, so
-    /// those reads neither queue behind writes nor take the writer's thread.
+    /// run's pages, and the settings, numbers, users, subscription types
+    /// and workflow states every engine round looks up). WAL lets them read
+    /// while the one writer writes, so those reads neither queue behind
+    /// writes nor hold the one writer connection that every round's claims
+    /// and commits wait for.
     /// A read issued after a commit returned sees that commit.
     reader: Option<AnyPool>,
     backend: Backend,

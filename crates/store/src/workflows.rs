@@ -242,7 +242,7 @@ impl Store {
     pub async fn workflow_state(&self, id: &WorkflowId) -> Result<WorkflowState> {
         let row = sqlx::query("SELECT state FROM workflows WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reads())
             .await?
             .ok_or(StoreError::NotFound)?;
         parse(&row, "state")
@@ -258,7 +258,7 @@ impl Store {
         )
         .bind(id.as_str())
         .bind(revision)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await?
         .ok_or(StoreError::NotFound)?;
         json(&row, "definition")
