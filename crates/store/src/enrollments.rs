@@ -3,11 +3,12 @@
 //! of it when the lease runs out.
 
 use crate::records::placeholders;
-use crate::rows::{int, opt_text, opt_time, parse, text, time};
-use crate::{ms, Page, Result, Store};
+use crate::rows::{
+    fold_objects_sql, folded_objects, int, opt_text, opt_time, parse, text, time, Columns,
+};
+use crate::{ms, Backend, Page, Result, Store};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, EnrollmentId, RecordId, WorkflowId};
-use sqlx::any::AnyRow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -91,7 +92,7 @@ pub struct ClaimedEnrollment {
 const ENROLLMENT_COLUMNS: &str =
     "id, account_id, workflow_id, revision, record_id, state, step, due_at, attempts, last_error, created_at, updated_at";
 
-fn enrollment_row(r: &AnyRow) -> Result<EnrollmentRow> {
+fn enrollment_row(r: &impl Columns) -> Result<EnrollmentRow> {
     Ok(EnrollmentRow {
         id: EnrollmentId::from_string(text(r, "id")?),
         workflow_id: WorkflowId::from_string(text(r, "workflow_id")?),
@@ -145,6 +146,47 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedEnrollment>> {
+        if self.backend == Backend::Sqlite {
+            // One writer: read the due batch folded, then lease it by id,
+            // in one transaction (see `fold_objects_sql`).
+            let mut tx = self.pool.begin().await?;
+            let rows = format!(
+                "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE due_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
+            );
+            let row = sqlx::query(&fold_objects_sql(ENROLLMENT_COLUMNS, &rows, "due_at"))
+                .bind(ms(now))
+                .bind(limit)
+                .fetch_one(&mut *tx)
+                .await?;
+            let due = folded_objects(&row)?;
+            if !due.is_empty() {
+                let sql = format!(
+                    "UPDATE enrollments SET lease_owner = $1, lease_until = $2, \
+                     attempts = attempts + 1 WHERE id IN ({})",
+                    placeholders(3, due.len())
+                );
+                let sql = self.backend.positional(&sql);
+                let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
+                for e in &due {
+                    q = q.bind(text(e, "id")?);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            return due
+                .iter()
+                .map(|e| {
+                    let mut row = enrollment_row(e)?;
+                    // As `RETURNING` shows it: after the claim.
+                    row.attempts += 1;
+                    Ok(ClaimedEnrollment {
+                        account_id: AccountId::from_string(text(e, "account_id")?),
+                        row,
+                    })
+                })
+                .collect();
+        }
         let sql = format!(
             "UPDATE enrollments SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM enrollments WHERE due_at <= $3 \

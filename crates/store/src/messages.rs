@@ -1,8 +1,11 @@
 //! Messages (the outbox is the set of messages with a `due_at`), action logs,
 //! timeline engagements and usage counters.
 
-use crate::rows::{int, opt_text, opt_time, parse, text, time};
-use crate::{ms, Page, Result, Store, StoreError};
+use crate::records::placeholders;
+use crate::rows::{
+    fold_objects_sql, folded_objects, int, opt_text, opt_time, parse, text, time, Columns,
+};
+use crate::{ms, Backend, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
@@ -120,11 +123,11 @@ pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, direction, from_e164, 
     workflow_id, enrollment_id, action_id, idempotency_key, counted_periods, attempts, created_at, updated_at, \
     handed_off_at";
 
-fn opt_id<T>(r: &AnyRow, col: &str, f: impl Fn(String) -> T) -> Result<Option<T>> {
+fn opt_id<T>(r: &impl Columns, col: &str, f: impl Fn(String) -> T) -> Result<Option<T>> {
     Ok(opt_text(r, col)?.map(f))
 }
 
-pub(crate) fn message_row(r: &AnyRow) -> Result<MessageRow> {
+pub(crate) fn message_row(r: &impl Columns) -> Result<MessageRow> {
     Ok(MessageRow {
         id: MessageId::from_string(text(r, "id")?),
         direction: parse_serde(r, "direction")?,
@@ -154,7 +157,10 @@ pub(crate) fn message_row(r: &AnyRow) -> Result<MessageRow> {
 }
 
 /// Reads a snake_case enum stored as its serde string.
-pub(crate) fn parse_serde<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &str) -> Result<T> {
+pub(crate) fn parse_serde<T: serde::de::DeserializeOwned>(
+    r: &impl Columns,
+    col: &str,
+) -> Result<T> {
     let raw = text(r, col)?;
     serde_json::from_value(serde_json::Value::String(raw))
         .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
@@ -165,6 +171,14 @@ pub(crate) fn serde_str<T: serde::Serialize>(v: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
     }
+}
+
+fn outbox_row(r: &impl Columns) -> Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        account_id: AccountId::from_string(text(r, "account_id")?),
+        row: message_row(r)?,
+        counted_periods: split_periods(opt_text(r, "counted_periods")?),
+    })
 }
 
 pub(crate) fn split_periods(raw: Option<String>) -> Vec<String> {
@@ -263,6 +277,45 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
+        if self.backend == Backend::Sqlite {
+            // One writer: read the due batch folded, then lease it by id,
+            // in one transaction (see `fold_objects_sql`).
+            let mut tx = self.pool.begin().await?;
+            let rows = format!(
+                "SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE due_at <= $1 AND status = 'queued' \
+                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
+            );
+            let row = sqlx::query(&fold_objects_sql(MESSAGE_COLUMNS, &rows, "due_at"))
+                .bind(ms(now))
+                .bind(limit)
+                .fetch_one(&mut *tx)
+                .await?;
+            let due = folded_objects(&row)?;
+            if !due.is_empty() {
+                let sql = format!(
+                    "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, \
+                     attempts = attempts + 1 WHERE id IN ({})",
+                    placeholders(3, due.len())
+                );
+                let sql = self.backend.positional(&sql);
+                let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
+                for m in &due {
+                    q = q.bind(text(m, "id")?);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            return due
+                .iter()
+                .map(|m| {
+                    let mut out = outbox_row(m)?;
+                    // As `RETURNING` shows them: after the claim.
+                    out.row.status = MessageStatus::Sending;
+                    out.row.attempts += 1;
+                    Ok(out)
+                })
+                .collect();
+        }
         let sql = format!(
             "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM messages WHERE due_at <= $3 AND status = 'queued' \
@@ -277,15 +330,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxMessage {
-                    account_id: AccountId::from_string(text(r, "account_id")?),
-                    row: message_row(r)?,
-                    counted_periods: split_periods(opt_text(r, "counted_periods")?),
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Moves a message to a new status if that is forward (R13). Returns
