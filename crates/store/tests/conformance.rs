@@ -46,6 +46,7 @@ smsflow_testkit::on_both_stores!(
     r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
     r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments,
     a_page_of_records_returns_every_value_exactly_as_stored,
+    a_claimed_batch_comes_back_exactly_as_stored_with_its_claim_applied,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
     r9_concurrent_reservations_never_pass_the_limit,
     outbox_claims_hand_off_retry_and_failure,
@@ -2282,4 +2283,67 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
         .unwrap();
     assert_eq!(unsaved.results.len(), 5);
     assert!(unsaved.results.iter().all(|s| s.enrollments.is_empty()));
+}
+
+/// On SQLite a claimed batch is read folded into one JSON row and then
+/// leased by id; it must come back exactly as `UPDATE … RETURNING` gives it
+/// on PostgreSQL: every stored value intact (quotes, unicode, nulls), the
+/// claim's own changes applied, only what is due, and claimed once.
+async fn a_claimed_batch_comes_back_exactly_as_stored_with_its_claim_applied(store: &Store) {
+    let acc = account(store).await;
+    let mut first = outbound(&acc, Some(t0() - Duration::seconds(2)));
+    first.row.body = "Quote \"x\", back\\slash, newline\n, ä 漢字 🚀 {{ braces }}".to_string();
+    first.row.encoding = Encoding::Ucs2;
+    first.row.segments = 2;
+    first.row.user_id = None;
+    first.row.action_id = None;
+    let second = outbound(&acc, Some(t0() - Duration::seconds(1)));
+    let later = outbound(&acc, Some(t0() + Duration::hours(1)));
+    insert_messages(store, &[second.clone(), first.clone(), later]).await;
+
+    let claimed = store
+        .claim_outbox("node-a", t0(), t0() + Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    let ids: Vec<MessageId> = claimed.iter().map(|m| m.row.id.clone()).collect();
+    assert_eq!(
+        sorted(&ids),
+        sorted(&[first.row.id.clone(), second.row.id.clone()]),
+        "the due ones"
+    );
+    let got = claimed
+        .iter()
+        .find(|m| m.row.id == first.row.id)
+        .expect("the first message is claimed");
+    let mut expected = first.row.clone();
+    expected.status = MessageStatus::Sending;
+    expected.attempts = 1;
+    // MessageRow has no PartialEq; its Debug form shows every field.
+    assert_eq!(format!("{:?}", got.row), format!("{expected:?}"));
+    assert_eq!(got.account_id, acc);
+    assert_eq!(got.counted_periods, first.counted_periods);
+    assert!(store
+        .claim_outbox("node-b", t0(), t0() + Duration::minutes(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let (_, _, enrollments) = enroll(store, &acc, 3, t0() - Duration::seconds(5)).await;
+    let claimed = store
+        .claim_due_enrollments("node-a", t0(), t0() + Duration::minutes(1), 2)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "the limit holds");
+    for c in &claimed {
+        assert!(enrollments.contains(&c.row.id));
+        assert_eq!(c.account_id, acc);
+        assert_eq!(c.row.attempts, 1);
+        assert_eq!(c.row.state, EnrollmentState::Active);
+        assert_eq!(c.row.due_at, Some(t0() - Duration::seconds(5)));
+    }
+    let rest = store
+        .claim_due_enrollments("node-b", t0(), t0() + Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "each enrollment is claimed once");
 }
