@@ -490,6 +490,9 @@ impl Engine {
                     ),
                 }
             }
+            // Freeing a page's records (their property maps) is a good
+            // share of a page's serial time; let another thread do it.
+            tokio::task::spawn_blocking(move || drop(enrolled));
         }
         Ok(report)
     }
