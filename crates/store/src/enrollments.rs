@@ -3,9 +3,7 @@
 //! of it when the lease runs out.
 
 use crate::records::placeholders;
-use crate::rows::{
-    fold_objects_sql, folded_objects, int, opt_text, opt_time, parse, text, time, Columns,
-};
+use crate::rows::{int, opt_text, opt_time, parse, text, time, Columns};
 use crate::{ms, Backend, Page, Result, Store};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, EnrollmentId, RecordId, WorkflowId};
@@ -147,33 +145,21 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedEnrollment>> {
         if self.backend == Backend::Sqlite {
-            // One writer: read the due batch folded, then lease it by id,
-            // in one transaction (see `fold_objects_sql`).
-            let mut tx = self.pool.begin().await?;
-            let rows = format!(
-                "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE due_at <= $1 \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
-            );
-            let row = sqlx::query(&fold_objects_sql(ENROLLMENT_COLUMNS, &rows, "due_at"))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_one(&mut *tx)
+            let due = self
+                .claim_folded(
+                    "enrollments",
+                    "lease_owner = $1, lease_until = $2, attempts = attempts + 1",
+                    ENROLLMENT_COLUMNS,
+                    &format!(
+                        "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE due_at <= $1 \
+                         AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
+                    ),
+                    owner,
+                    now,
+                    lease_until,
+                    limit,
+                )
                 .await?;
-            let due = folded_objects(&row)?;
-            if !due.is_empty() {
-                let sql = format!(
-                    "UPDATE enrollments SET lease_owner = $1, lease_until = $2, \
-                     attempts = attempts + 1 WHERE id IN ({})",
-                    placeholders(3, due.len())
-                );
-                let sql = self.backend.positional(&sql);
-                let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
-                for e in &due {
-                    q = q.bind(text(e, "id")?);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
             return due
                 .iter()
                 .map(|e| {

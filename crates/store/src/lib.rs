@@ -330,6 +330,47 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// SQLite's claim of a batch of due work: the rows `due` selects (at
+    /// least `columns`; `$1` now, `$2` the batch size) read as one folded
+    /// row (see [`rows::fold_objects_sql`]), then leased with `UPDATE
+    /// {table} SET {set} WHERE id IN (…)` (`$1` owner, `$2` lease end), in
+    /// one transaction: with the single writer nothing can claim them in
+    /// between. The rows come back as they were before the `UPDATE`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn claim_folded(
+        &self,
+        table: &str,
+        set: &str,
+        columns: &str,
+        due: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&rows::fold_objects_sql(columns, due, "due_at"))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_one(&mut *tx)
+            .await?;
+        let claimed = rows::folded_objects(&row)?;
+        if !claimed.is_empty() {
+            let sql = format!(
+                "UPDATE {table} SET {set} WHERE id IN ({})",
+                records::placeholders(3, claimed.len())
+            );
+            let sql = self.backend.positional(&sql);
+            let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
+            for r in &claimed {
+                q = q.bind(rows::text(r, "id")?);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     /// `FOR UPDATE SKIP LOCKED` where the database has row locks; SQLite's
     /// single writer needs none.
     fn skip_locked(&self) -> &'static str {

@@ -1,10 +1,7 @@
 //! Messages (the outbox is the set of messages with a `due_at`), action logs,
 //! timeline engagements and usage counters.
 
-use crate::records::placeholders;
-use crate::rows::{
-    fold_objects_sql, folded_objects, int, opt_text, opt_time, parse, text, time, Columns,
-};
+use crate::rows::{int, opt_text, opt_time, parse, text, time, Columns};
 use crate::{ms, Backend, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::encoding::Encoding;
@@ -278,33 +275,23 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
         if self.backend == Backend::Sqlite {
-            // One writer: read the due batch folded, then lease it by id,
-            // in one transaction (see `fold_objects_sql`).
-            let mut tx = self.pool.begin().await?;
-            let rows = format!(
-                "SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE due_at <= $1 AND status = 'queued' \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
-            );
-            let row = sqlx::query(&fold_objects_sql(MESSAGE_COLUMNS, &rows, "due_at"))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_one(&mut *tx)
+            let due = self
+                .claim_folded(
+                    "messages",
+                    "status = 'sending', lease_owner = $1, lease_until = $2, \
+                     attempts = attempts + 1",
+                    MESSAGE_COLUMNS,
+                    &format!(
+                        "SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE due_at <= $1 \
+                         AND status = 'queued' AND (lease_until IS NULL OR lease_until < $1) \
+                         ORDER BY due_at LIMIT $2"
+                    ),
+                    owner,
+                    now,
+                    lease_until,
+                    limit,
+                )
                 .await?;
-            let due = folded_objects(&row)?;
-            if !due.is_empty() {
-                let sql = format!(
-                    "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, \
-                     attempts = attempts + 1 WHERE id IN ({})",
-                    placeholders(3, due.len())
-                );
-                let sql = self.backend.positional(&sql);
-                let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
-                for m in &due {
-                    q = q.bind(text(m, "id")?);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
             return due
                 .iter()
                 .map(|m| {
