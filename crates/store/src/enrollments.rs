@@ -4,7 +4,7 @@
 
 use crate::records::placeholders;
 use crate::rows::{int, opt_text, opt_time, parse, text, time, Columns};
-use crate::{ms, Backend, Page, Result, Store};
+use crate::{Claim, Page, Result, Store};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, EnrollmentId, RecordId, WorkflowId};
 use std::fmt;
@@ -90,7 +90,7 @@ pub struct ClaimedEnrollment {
 const ENROLLMENT_COLUMNS: &str =
     "id, account_id, workflow_id, revision, record_id, state, step, due_at, attempts, last_error, created_at, updated_at";
 
-fn enrollment_row(r: &impl Columns) -> Result<EnrollmentRow> {
+fn enrollment_row(r: &(impl Columns + ?Sized)) -> Result<EnrollmentRow> {
     Ok(EnrollmentRow {
         id: EnrollmentId::from_string(text(r, "id")?),
         workflow_id: WorkflowId::from_string(text(r, "workflow_id")?),
@@ -144,58 +144,18 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedEnrollment>> {
-        if self.backend == Backend::Sqlite {
-            let due = self
-                .claim_folded(
-                    "enrollments",
-                    "lease_owner = $1, lease_until = $2, attempts = attempts + 1",
-                    ENROLLMENT_COLUMNS,
-                    &format!(
-                        "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE due_at <= $1 \
-                         AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT $2"
-                    ),
-                    owner,
-                    now,
-                    lease_until,
-                    limit,
-                )
-                .await?;
-            return due
-                .iter()
-                .map(|e| {
-                    let mut row = enrollment_row(e)?;
-                    // As `RETURNING` shows it: after the claim.
-                    row.attempts += 1;
-                    Ok(ClaimedEnrollment {
-                        account_id: AccountId::from_string(text(e, "account_id")?),
-                        row,
-                    })
-                })
-                .collect();
-        }
-        let sql = format!(
-            "UPDATE enrollments SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM enrollments WHERE due_at <= $3 \
-                          AND (lease_until IS NULL OR lease_until < $3) \
-                          ORDER BY due_at LIMIT $4 {}) \
-             RETURNING {ENROLLMENT_COLUMNS}",
-            self.skip_locked()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClaimedEnrollment {
-                    account_id: AccountId::from_string(text(r, "account_id")?),
-                    row: enrollment_row(r)?,
-                })
+        let claim = Claim {
+            table: "enrollments",
+            columns: ENROLLMENT_COLUMNS,
+            status: None,
+        };
+        self.claim_due(&claim, owner, now, lease_until, limit, |r| {
+            Ok(ClaimedEnrollment {
+                account_id: AccountId::from_string(text(r, "account_id")?),
+                row: enrollment_row(r)?,
             })
-            .collect()
+        })
+        .await
     }
 
     /// The earliest time any enrollment or outbox message is due, so an idle

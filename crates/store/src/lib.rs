@@ -139,6 +139,16 @@ impl Backend {
     }
 }
 
+/// A kind of due work that nodes lease in batches (see [`Store::claim_due`]).
+pub(crate) struct Claim<'a> {
+    pub table: &'a str,
+    /// The columns a claimed row is read with.
+    pub columns: &'a str,
+    /// Only rows in the first status are due; the claim moves them to the
+    /// second.
+    pub status: Option<(&'a str, &'a str)>,
+}
+
 /// A list page: `next_cursor` is the last id when more may follow.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -330,31 +340,72 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// SQLite's claim of a batch of due work: the rows `due` selects (at
-    /// least `columns`; `$1` now, `$2` the batch size) read as one folded
-    /// row (see [`rows::fold_objects_sql`]), then leased with `UPDATE
-    /// {table} SET {set} WHERE id IN (…)` (`$1` owner, `$2` lease end), in
-    /// one transaction: with the single writer nothing can claim them in
-    /// between. The rows come back as they were before the `UPDATE`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn claim_folded(
+    /// Leases a batch of `claim.table`'s due rows (`due_at` passed, no live
+    /// lease) to `owner` until `lease_until`, counting an attempt each, and
+    /// returns them as they are after the claim, read by `parse`.
+    ///
+    /// PostgreSQL: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+    /// LOCKED) RETURNING`. SQLite: `RETURNING` hands the batch back through
+    /// the driver one row at a time, on the one writer connection every
+    /// other round waits for, so the due rows are read as one folded row
+    /// (see [`rows::fold_objects_sql`]) and leased by id in the same
+    /// transaction — with the single writer nothing can claim them in
+    /// between — and the claim's changes are applied to what was read.
+    pub(crate) async fn claim_due<T>(
         &self,
-        table: &str,
-        set: &str,
-        columns: &str,
-        due: &str,
+        claim: &Claim<'_>,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        parse: impl Fn(&dyn rows::Columns) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let Claim {
+            table,
+            columns,
+            status,
+        } = claim;
+        let (set_status, due_status) = match status {
+            Some((from, to)) => (
+                format!(", status = '{to}'"),
+                format!(" AND status = '{from}'"),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let due = |now: &str| {
+            format!(
+                "due_at <= {now}{due_status} AND (lease_until IS NULL OR lease_until < {now}) \
+                 ORDER BY due_at"
+            )
+        };
+        let set =
+            format!("lease_owner = $1, lease_until = $2, attempts = attempts + 1{set_status}");
+        if self.backend == Backend::Postgres {
+            let sql = format!(
+                "UPDATE {table} SET {set} WHERE id IN (SELECT id FROM {table} WHERE {} \
+                 LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {columns}",
+                due("$3")
+            );
+            let rows = sqlx::query(&sql)
+                .bind(owner)
+                .bind(ms(lease_until))
+                .bind(ms(now))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            return rows.iter().map(|r| parse(r)).collect();
+        }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&rows::fold_objects_sql(columns, due, "due_at"))
+        let due_rows = format!(
+            "SELECT {columns}, due_at FROM {table} WHERE {} LIMIT $2",
+            due("$1")
+        );
+        let row = sqlx::query(&rows::fold_objects_sql(columns, &due_rows, "due_at"))
             .bind(ms(now))
             .bind(limit)
             .fetch_one(&mut *tx)
             .await?;
-        let claimed = rows::folded_objects(&row)?;
+        let mut claimed = rows::folded_objects(&row)?;
         if !claimed.is_empty() {
             let sql = format!(
                 "UPDATE {table} SET {set} WHERE id IN ({})",
@@ -368,7 +419,14 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(claimed)
+        for r in &mut claimed {
+            let attempts = rows::int(r, "attempts")?;
+            r.insert("attempts".into(), (attempts + 1).into());
+            if let Some((_, to)) = status {
+                r.insert("status".into(), (*to).into());
+            }
+        }
+        claimed.iter().map(|r| parse(r)).collect()
     }
 
     /// `FOR UPDATE SKIP LOCKED` where the database has row locks; SQLite's

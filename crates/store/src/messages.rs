@@ -2,7 +2,7 @@
 //! timeline engagements and usage counters.
 
 use crate::rows::{int, opt_text, opt_time, parse, text, time, Columns};
-use crate::{ms, Backend, Page, Result, Store, StoreError};
+use crate::{ms, Claim, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
@@ -120,11 +120,11 @@ pub(crate) const MESSAGE_COLUMNS: &str = "id, account_id, direction, from_e164, 
     workflow_id, enrollment_id, action_id, idempotency_key, counted_periods, attempts, created_at, updated_at, \
     handed_off_at";
 
-fn opt_id<T>(r: &impl Columns, col: &str, f: impl Fn(String) -> T) -> Result<Option<T>> {
+fn opt_id<T>(r: &(impl Columns + ?Sized), col: &str, f: impl Fn(String) -> T) -> Result<Option<T>> {
     Ok(opt_text(r, col)?.map(f))
 }
 
-pub(crate) fn message_row(r: &impl Columns) -> Result<MessageRow> {
+pub(crate) fn message_row(r: &(impl Columns + ?Sized)) -> Result<MessageRow> {
     Ok(MessageRow {
         id: MessageId::from_string(text(r, "id")?),
         direction: parse_serde(r, "direction")?,
@@ -155,7 +155,7 @@ pub(crate) fn message_row(r: &impl Columns) -> Result<MessageRow> {
 
 /// Reads a snake_case enum stored as its serde string.
 pub(crate) fn parse_serde<T: serde::de::DeserializeOwned>(
-    r: &impl Columns,
+    r: &(impl Columns + ?Sized),
     col: &str,
 ) -> Result<T> {
     let raw = text(r, col)?;
@@ -170,7 +170,7 @@ pub(crate) fn serde_str<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-fn outbox_row(r: &impl Columns) -> Result<OutboxMessage> {
+fn outbox_row(r: &(impl Columns + ?Sized)) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         account_id: AccountId::from_string(text(r, "account_id")?),
         row: message_row(r)?,
@@ -274,50 +274,13 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        if self.backend == Backend::Sqlite {
-            let due = self
-                .claim_folded(
-                    "messages",
-                    "status = 'sending', lease_owner = $1, lease_until = $2, \
-                     attempts = attempts + 1",
-                    MESSAGE_COLUMNS,
-                    &format!(
-                        "SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE due_at <= $1 \
-                         AND status = 'queued' AND (lease_until IS NULL OR lease_until < $1) \
-                         ORDER BY due_at LIMIT $2"
-                    ),
-                    owner,
-                    now,
-                    lease_until,
-                    limit,
-                )
-                .await?;
-            return due
-                .iter()
-                .map(|m| {
-                    let mut out = outbox_row(m)?;
-                    // As `RETURNING` shows them: after the claim.
-                    out.row.status = MessageStatus::Sending;
-                    out.row.attempts += 1;
-                    Ok(out)
-                })
-                .collect();
-        }
-        let sql = format!(
-            "UPDATE messages SET status = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM messages WHERE due_at <= $3 AND status = 'queued' \
-                          AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4 {}) \
-             RETURNING {MESSAGE_COLUMNS}",
-            self.skip_locked()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(outbox_row).collect()
+        let claim = Claim {
+            table: "messages",
+            columns: MESSAGE_COLUMNS,
+            status: Some(("queued", "sending")),
+        };
+        self.claim_due(&claim, owner, now, lease_until, limit, |r| outbox_row(r))
+            .await
     }
 
     /// Moves a message to a new status if that is forward (R13). Returns

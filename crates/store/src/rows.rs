@@ -50,36 +50,36 @@ fn required<T>(v: Option<T>, col: &str) -> Result<T> {
     v.ok_or_else(|| StoreError::Corrupt(format!("{col} is null")))
 }
 
-pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String> {
+pub(crate) fn text(row: &(impl Columns + ?Sized), col: &str) -> Result<String> {
     required(row.opt_text(col)?, col)
 }
 
-pub(crate) fn opt_text(row: &impl Columns, col: &str) -> Result<Option<String>> {
+pub(crate) fn opt_text(row: &(impl Columns + ?Sized), col: &str) -> Result<Option<String>> {
     row.opt_text(col)
 }
 
-pub(crate) fn int(row: &impl Columns, col: &str) -> Result<i64> {
+pub(crate) fn int(row: &(impl Columns + ?Sized), col: &str) -> Result<i64> {
     required(row.opt_int(col)?, col)
 }
 
-pub(crate) fn opt_int(row: &impl Columns, col: &str) -> Result<Option<i64>> {
+pub(crate) fn opt_int(row: &(impl Columns + ?Sized), col: &str) -> Result<Option<i64>> {
     row.opt_int(col)
 }
 
-pub(crate) fn time(row: &impl Columns, col: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn time(row: &(impl Columns + ?Sized), col: &str) -> Result<DateTime<Utc>> {
     Ok(from_ms(int(row, col)?))
 }
 
-pub(crate) fn opt_time(row: &impl Columns, col: &str) -> Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_time(row: &(impl Columns + ?Sized), col: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(opt_int(row, col)?.map(from_ms))
 }
 
-pub(crate) fn json<T: DeserializeOwned>(row: &impl Columns, col: &str) -> Result<T> {
+pub(crate) fn json<T: DeserializeOwned>(row: &(impl Columns + ?Sized), col: &str) -> Result<T> {
     let raw = text(row, col)?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-pub(crate) fn parse<T: std::str::FromStr>(row: &impl Columns, col: &str) -> Result<T>
+pub(crate) fn parse<T: std::str::FromStr>(row: &(impl Columns + ?Sized), col: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
