@@ -170,7 +170,8 @@ pub(crate) fn serde_str<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-fn outbox_row(r: &(impl Columns + ?Sized)) -> Result<OutboxMessage> {
+/// An outbox message with its account and the counter periods it drew on.
+pub(crate) fn outbox_row(r: &(impl Columns + ?Sized)) -> Result<OutboxMessage> {
     Ok(OutboxMessage {
         account_id: AccountId::from_string(text(r, "account_id")?),
         row: message_row(r)?,

@@ -10,11 +10,11 @@
 //! * Pacing: token buckets in the `pacing` table, reserved in one
 //!   transaction under a row lock, so every node shares them.
 
-use crate::messages::{message_row, split_periods, MESSAGE_COLUMNS};
-use crate::rows::{int, opt_text, text};
+use crate::messages::{outbox_row, MESSAGE_COLUMNS};
+use crate::rows::int;
 use crate::{ms, Backend, OutboxMessage, Result, Store};
 use chrono::{DateTime, Utc};
-use smsflow_core::ids::{AccountId, MessageId};
+use smsflow_core::ids::MessageId;
 use smsflow_core::message::{Outcome, ReasonCode};
 use std::collections::BTreeMap;
 
@@ -47,14 +47,6 @@ pub struct PaceDemand {
 /// Per demand: `None` when it may be sent now, or the time to try again.
 pub type PaceGrant = Vec<Option<DateTime<Utc>>>;
 
-fn outbox(r: &sqlx::any::AnyRow) -> Result<OutboxMessage> {
-    Ok(OutboxMessage {
-        account_id: AccountId::from_string(text(r, "account_id")?),
-        row: message_row(r)?,
-        counted_periods: split_periods(opt_text(r, "counted_periods")?),
-    })
-}
-
 impl Store {
     /// Leases to `owner` up to `limit` messages left in `sending` whose lease
     /// ran out (their node died mid hand-off). They stay `sending`.
@@ -79,7 +71,7 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(outbox).collect()
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Puts a message the reaper holds back in the outbox, due now, with the
