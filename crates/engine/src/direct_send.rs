@@ -157,7 +157,6 @@ impl Engine {
             number: number.as_ref(),
             user: user.as_ref(),
             validated: None,
-            sender_context: None,
         };
         let p = match prepare(&step, &inputs) {
             Prepared::Done { code, reason, .. } => return refused(code, reason),

@@ -20,7 +20,7 @@
 use crate::error::Result;
 use crate::gate::{gate_send_with, limit_keys, quiet_deferral, subscription_phone, Gate};
 use crate::records::enrolls;
-use crate::send_sms::{prepare, sender_context, PendingSend, Prepared, SendInputs};
+use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -32,7 +32,6 @@ use smsflow_core::limits::{period_key, CounterKey, Window};
 use smsflow_core::message::ReasonCode;
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
-use smsflow_core::template::TemplateContext;
 use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
 use smsflow_store::{NumberRow, ScannedRecord, UserRow};
 use std::borrow::Cow;
@@ -87,9 +86,6 @@ struct World {
     numbers: HashMap<NumberId, NumberRow>,
     users: HashMap<UserId, UserRow>,
     purposes: HashMap<SubscriptionTypeId, Purpose>,
-    /// The template context of each (number, user) of the program's sends,
-    /// built once instead of once per message.
-    sender_contexts: HashMap<(NumberId, Option<UserId>), TemplateContext>,
 }
 
 /// Day and month allowance left per counter, starting from the store's
@@ -213,9 +209,6 @@ fn walk(
                         .as_ref()
                         .and_then(|u| world.users.get(u)),
                     validated: Some(validated),
-                    sender_context: world
-                        .sender_contexts
-                        .get(&(step.from_number_id.clone(), step.sender_user_id.clone())),
                 };
                 out.push(match prepare(step, &inputs) {
                     Prepared::Done { code, .. } => Event::Ended(code),
@@ -500,7 +493,7 @@ impl Engine {
     /// Settings, numbers, the program's senders and the subscription types.
     async fn world(&self, account: &AccountId, wf: &ValidWorkflow) -> Result<World> {
         let settings = self.get_account(account).await?.settings;
-        let numbers: HashMap<NumberId, NumberRow> = self
+        let numbers = self
             .store()
             .list_numbers(account)
             .await?
@@ -526,23 +519,11 @@ impl Engine {
             .into_iter()
             .map(|t| (t.id, t.purpose))
             .collect();
-        let mut sender_contexts = HashMap::new();
-        for step in &wf.program {
-            if let Step::SendSms(s) = step {
-                if let Some(number) = numbers.get(&s.from_number_id) {
-                    let user = s.sender_user_id.as_ref().and_then(|u| users.get(u));
-                    sender_contexts
-                        .entry((s.from_number_id.clone(), s.sender_user_id.clone()))
-                        .or_insert_with(|| sender_context(number, user));
-                }
-            }
-        }
         Ok(World {
             settings,
             numbers,
             users,
             purposes,
-            sender_contexts,
         })
     }
 }

@@ -344,7 +344,6 @@ impl Engine {
                             number: numbers.get(&step.from_number_id),
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
                             validated: None,
-                            sender_context: None,
                         };
                         match prepare(step, &inputs) {
                             Prepared::Done {

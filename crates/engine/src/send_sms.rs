@@ -63,10 +63,6 @@ pub(crate) struct SendInputs<'a> {
     /// record was written): a recipient already written in one of these
     /// exact E.164 forms is taken without parsing it again. Empty: parse.
     pub validated: Option<&'a HashSet<E164>>,
-    /// [`sender_context`] of this step's number and user, when the caller
-    /// prepares many messages of one sender (the dry run); built here when
-    /// `None`.
-    pub sender_context: Option<&'a TemplateContext>,
 }
 
 fn property_of<'a>(
@@ -90,23 +86,6 @@ fn value_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The part of a message's template context that comes from its sender:
-/// `{{ sender.* }}` and `{{ number.* }}`.
-pub(crate) fn sender_context(number: &NumberRow, user: Option<&UserRow>) -> TemplateContext {
-    let mut ctx = TemplateContext::default();
-    let mut sender = Map::new();
-    if let Some(u) = user {
-        sender.insert("name".into(), json!(u.name));
-        sender.insert("email".into(), json!(u.email));
-    }
-    ctx.insert("sender", sender);
-    let mut num = Map::new();
-    num.insert("e164".into(), json!(number.e164.as_str()));
-    num.insert("label".into(), json!(number.label));
-    ctx.insert("number", num);
-    ctx
 }
 
 pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
@@ -148,10 +127,7 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
             Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
         },
     };
-    let mut ctx = match inputs.sender_context {
-        Some(ctx) => ctx.clone(),
-        None => sender_context(number, inputs.user),
-    };
+    let mut ctx = TemplateContext::default();
     ctx.insert(
         inputs.record.object_type.as_str(),
         inputs.record.properties.clone(),
@@ -160,6 +136,16 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
     if let Some(c) = inputs.contact.filter(|c| c.id != inputs.record.id) {
         ctx.insert(ObjectType::Contact.as_str(), c.properties.clone());
     }
+    let mut sender = Map::new();
+    if let Some(u) = inputs.user {
+        sender.insert("name".into(), json!(u.name));
+        sender.insert("email".into(), json!(u.email));
+    }
+    ctx.insert("sender", sender);
+    let mut num = Map::new();
+    num.insert("e164".into(), json!(number.e164.as_str()));
+    num.insert("label".into(), json!(number.label));
+    ctx.insert("number", num);
     let body = match step.body.render(&ctx) {
         Ok(b) => b,
         Err(RenderError::MissingToken { token }) => {
