@@ -397,7 +397,7 @@ impl Engine {
             }
         });
         // Stops the reader if this run ends early (an error below).
-        let _stop_reader = AbortOnDrop(reader);
+        let _stop_reader = tokio_util::task::AbortOnDropHandle::new(reader);
         while let Some(page) = loaded.recv().await {
             let page = page?;
             // Recipients already validated when their record was written
@@ -525,14 +525,5 @@ impl Engine {
             users,
             purposes,
         })
-    }
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
