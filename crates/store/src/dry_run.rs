@@ -1,8 +1,8 @@
 //! Read-only lookups of the workflow dry run (R24): a page of records at a
 //! time, each page answered by one query instead of one per record.
 
-use crate::records::{folded_record, page_elements, placeholders, record_page_sql, PageExtra};
-use crate::rows::{parse, text};
+use crate::records::{folded_record, placeholders, record_page_sql, PageExtra};
+use crate::rows::{folded, parse, text};
 use crate::{EnrollmentState, Page, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
@@ -134,7 +134,7 @@ impl Store {
         );
         let mut records: Vec<ScannedRecord> = Vec::new();
         for (id, object_type, properties, associations, created, updated, phones, states) in
-            page_elements::<Scanned>(&row)?
+            folded::<Scanned>(&row)?
         {
             let validated = phones.into_iter().filter_map(|(phone, kind, code)| {
                 let kind = LineKind::parse(kind.as_deref()?)?;

@@ -405,7 +405,7 @@ impl Store {
             .bind(limit)
             .fetch_one(&mut *tx)
             .await?;
-        let mut claimed = rows::folded_objects(&row)?;
+        let mut claimed: Vec<serde_json::Map<String, serde_json::Value>> = rows::folded(&row)?;
         if !claimed.is_empty() {
             let sql = format!(
                 "UPDATE {table} SET {set} WHERE id IN ({})",

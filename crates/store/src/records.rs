@@ -1,6 +1,6 @@
 //! CRM records of every object type.
 
-use crate::rows::{json, parse, text, time};
+use crate::rows::{folded, json, parse, text, time};
 use crate::{from_ms, Backend, Page, Result, Store, StoreError};
 use smsflow_core::ids::{AccountId, RecordId};
 use smsflow_core::object::{Association, ObjectType, Properties, Record};
@@ -109,11 +109,6 @@ pub(crate) struct PageExtra {
     pub join: Option<&'static str>,
 }
 
-/// The elements of a [`fold_records_sql`] row.
-pub(crate) fn page_elements<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<Vec<T>> {
-    json(row, "page")
-}
-
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -158,11 +153,7 @@ impl Store {
                 q = q.bind(id.as_str());
             }
             let row = q.fetch_one(self.reads()).await?;
-            out.extend(
-                page_elements::<FoldedRecord>(&row)?
-                    .into_iter()
-                    .map(folded_record),
-            );
+            out.extend(folded::<FoldedRecord>(&row)?.into_iter().map(folded_record));
         }
         Ok(out)
     }
@@ -182,7 +173,7 @@ impl Store {
             .bind(limit + 1)
             .fetch_one(self.reads())
             .await?;
-        let records = page_elements::<FoldedRecord>(&row)?
+        let records = folded::<FoldedRecord>(&row)?
             .into_iter()
             .map(folded_record)
             .collect();

@@ -112,7 +112,8 @@ pub(crate) fn fold_objects_sql(columns: &str, rows: &str, order: &str) -> String
     )
 }
 
-/// The rows of a [`fold_objects_sql`] result.
-pub(crate) fn folded_objects(row: &AnyRow) -> Result<Vec<Map<String, Value>>> {
+/// The elements of a folded result's `page` column ([`fold_objects_sql`],
+/// [`crate::records::fold_records_sql`]).
+pub(crate) fn folded<T: DeserializeOwned>(row: &AnyRow) -> Result<Vec<T>> {
     json(row, "page")
 }
