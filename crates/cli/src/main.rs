@@ -15,6 +15,12 @@ use smsflow_server::{router, AppState};
 use smsflow_store::Store;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc's malloc: the engine allocates and frees
+/// many small values per message (property maps, rendered bodies, JSON),
+/// and glibc's allocator was a quarter of a dry run's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Automated, two-way SMS from CRM workflows.
 #[derive(Parser)]
 #[command(name = "smsflow", version)]

@@ -452,6 +452,35 @@ impl Template {
         self.tokens.clone()
     }
 
+    /// The part of `properties` this template can read as `object`, for
+    /// [`TemplateContext::insert`]: only the properties its tokens name when
+    /// every use of the object names a property, all of them when one does
+    /// not (`{% if contact %}`, `{{ contact | tojson }}`, a subscript by a
+    /// variable). Rendering gives the same text or error with either, and
+    /// copying a whole record per message was most of the cost of building
+    /// a context.
+    pub fn readable(&self, object: &str, properties: &Map<String, Value>) -> Map<String, Value> {
+        let object = object.to_lowercase();
+        let mut named = Vec::new();
+        for token in self.tokens.iter().filter(|t| t.object == object) {
+            match &token.property {
+                Some(p) => named.push(p.as_str()),
+                None => return properties.clone(),
+            }
+        }
+        properties
+            .iter()
+            .filter(|(k, _)| {
+                if has_uppercase(k) {
+                    named.contains(&k.to_lowercase().as_str())
+                } else {
+                    named.contains(&k.as_str())
+                }
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Renders the template. Fails as a whole, never half-rendered, when a
     /// token is empty without a default.
     pub fn render(&self, ctx: &TemplateContext) -> Result<String, RenderError> {
@@ -763,5 +792,56 @@ mod tests {
         for h in handles {
             assert_eq!(h.join().unwrap(), Ok("Hi Anna".into()));
         }
+    }
+
+    #[test]
+    fn r7_rendering_from_the_readable_properties_equals_rendering_from_all() {
+        let contact = map(json!({
+            "firstname": "Anna",
+            "LastName": "Müller",
+            "lastname": "Mueller",
+            "nickname": null,
+            "title": "",
+            "city": "Köln",
+            "score": 1500.0,
+            "tags": ["a", "b"],
+            "address": {"city": "Köln"},
+        }));
+        let with = |props: Map<String, Value>| {
+            let mut c = TemplateContext::default();
+            c.insert("contact", props);
+            c.insert("deal", map(json!({"amount": 3})));
+            c
+        };
+        for src in [
+            "Hi {{ contact.firstname }}",
+            "Hi {{ Contact.LastName }} from {{ contact.CITY }}",
+            "Hi {{ contact.nickname | default(contact.firstname) }}",
+            "Hi {{ contact.title }}",
+            "Hi {{ contact.missing }}",
+            "{{ contact.score }} {{ deal.amount }} {{ contact.address.city }}",
+            "{% if contact %}known{% endif %} {{ contact.firstname }}",
+            "{% for k in contact %}{{ k }},{% endfor %}",
+            "{{ contact | length }} {{ contact.tags | join('/') }}",
+            "{% set key = 'city' %}{{ contact[key] }}",
+            "{{ contact['firstname'] }} {{ contact.firstname }}",
+            "{% set c = contact %}{{ c.lastname }}",
+            "{% if contact.city == 'Köln' %}{{ contact.firstname|upper }}{% endif %}",
+            "no tokens at all",
+        ] {
+            let t = Template::parse(src).unwrap();
+            let readable = t.readable("Contact", &contact);
+            assert_eq!(
+                t.render(&with(readable.clone())),
+                t.render(&with(contact.clone())),
+                "{src} (readable: {readable:?})"
+            );
+        }
+        let t = Template::parse("Hi {{ Contact.FirstName }}").unwrap();
+        assert_eq!(
+            t.readable("contact", &contact).keys().collect::<Vec<_>>(),
+            ["firstname"],
+            "only the named property is copied"
+        );
     }
 }

@@ -23,6 +23,7 @@ use crate::records::enrolls;
 use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde::Serialize;
 use smsflow_core::account::AccountSettings;
 use smsflow_core::consent::{ConsentStatus, Purpose};
@@ -35,7 +36,7 @@ use smsflow_core::phone::E164;
 use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
 use smsflow_store::{NumberRow, ScannedRecord, UserRow};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Records read per page.
@@ -57,6 +58,19 @@ pub struct DryRunReport {
     pub samples: Vec<DryRunSample>,
     /// Segments of all the messages that would be sent.
     pub segments_total: u64,
+}
+
+impl DryRunReport {
+    /// Counts one send blocked for `code`; the map's key is only allocated
+    /// the first time a reason is seen.
+    fn block(&mut self, code: ReasonCode) {
+        match self.blocked.get_mut(code.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                self.blocked.insert(code.as_str().to_string(), 1);
+            }
+        }
+    }
 }
 
 /// One message as it would be sent.
@@ -94,17 +108,23 @@ struct Allowance {
     now: DateTime<Utc>,
     used: HashMap<(String, String, String), i64>,
     /// What is left of each counter, once one of its sends was seen.
-    left: HashMap<CounterKey, i64>,
-    /// The counters of each (number, user), from [`limit_keys`].
-    keys: HashMap<(NumberId, Option<UserId>), Vec<CounterKey>>,
+    left: Vec<i64>,
+    /// Where each counter is in `left`.
+    slots: HashMap<CounterKey, usize>,
+    /// The counters (slots) of each number and user, from [`limit_keys`];
+    /// nested so that a message's sender is looked up without copying it.
+    senders: HashMap<NumberId, HashMap<Option<UserId>, Vec<usize>>>,
 }
 
 impl Allowance {
     /// Takes one message from every counter `p` draws on, or none when one
     /// of them is exhausted (as [`smsflow_store::StoreTx::reserve`] does).
     fn take(&mut self, settings: &AccountSettings, p: &PendingSend) -> bool {
-        let sender = (p.number_id.clone(), p.user_id.clone());
-        if !self.keys.contains_key(&sender) {
+        let known = self
+            .senders
+            .get(&p.number_id)
+            .is_some_and(|users| users.contains_key(&p.user_id));
+        if !known {
             let keys = limit_keys(
                 self.now,
                 settings.time_zone,
@@ -123,19 +143,23 @@ impl Allowance {
                     ))
                     .copied()
                     .unwrap_or(0);
-                self.left.entry(k.clone()).or_insert(limit - used);
-                list.push(k);
+                let slot = *self.slots.entry(k).or_insert_with(|| {
+                    self.left.push(limit - used);
+                    self.left.len() - 1
+                });
+                list.push(slot);
             }
-            self.keys.insert(sender.clone(), list);
+            self.senders
+                .entry(p.number_id.clone())
+                .or_default()
+                .insert(p.user_id.clone(), list);
         }
-        let keys = &self.keys[&sender];
-        if keys.iter().any(|k| self.left[k] < 1) {
+        let slots = &self.senders[&p.number_id][&p.user_id];
+        if slots.iter().any(|&s| self.left[s] < 1) {
             return false;
         }
-        for k in keys {
-            if let Some(left) = self.left.get_mut(k) {
-                *left -= 1;
-            }
+        for &s in slots {
+            self.left[s] -= 1;
         }
         true
     }
@@ -253,7 +277,7 @@ fn settle(
         Gate::Go => (!allowance.take(&world.settings, p)).then_some(ReasonCode::LimitExceeded),
     };
     if let Some(code) = code {
-        *report.blocked.entry(code.as_str().to_string()).or_default() += 1;
+        report.block(code);
         return;
     }
     report.messages += 1;
@@ -358,8 +382,9 @@ impl Engine {
         let mut allowance = Allowance {
             now,
             used,
-            left: HashMap::new(),
-            keys: HashMap::new(),
+            left: Vec::new(),
+            slots: HashMap::new(),
+            senders: HashMap::new(),
         };
         // Consent changes made by the run's own manage-subscription steps.
         let mut changed: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
@@ -368,12 +393,15 @@ impl Engine {
         // evaluation, so the reader never waits for the walk. The task ends
         // with the last page, on an error, or when this run stops listening.
         let (pages, mut loaded) = tokio::sync::mpsc::channel(2);
-        let (store, reader_account, object_type, reader_saved) = (
-            self.store().clone(),
-            account.clone(),
-            wf.object_type,
-            saved.cloned(),
-        );
+        // A saved workflow no record was ever enrolled in (a draft, the
+        // usual thing to dry-run) is read as if unsaved: no enrollment
+        // lookups per record.
+        let saved = match saved {
+            Some(id) if self.store().has_enrollments(account, id).await? => Some(id.clone()),
+            _ => None,
+        };
+        let (store, reader_account, object_type, reader_saved) =
+            (self.store().clone(), account.clone(), wf.object_type, saved);
         let reader = tokio::spawn(async move {
             let mut after: Option<String> = None;
             loop {
@@ -444,10 +472,10 @@ impl Engine {
                 now,
             )
             .await;
-            let mut phones: Vec<E164> = events
+            let mut phones: Vec<&E164> = events
                 .iter()
                 .filter_map(|e| match e {
-                    Event::Send(_, p, _) => Some(p.to.clone()),
+                    Event::Send(_, p, _) => Some(&p.to),
                     _ => None,
                 })
                 .collect();
@@ -463,9 +491,7 @@ impl Engine {
             }
             for event in events {
                 match event {
-                    Event::Ended(code) => {
-                        *report.blocked.entry(code.as_str().to_string()).or_default() += 1
-                    }
+                    Event::Ended(code) => report.block(code),
                     Event::Consent(phone, type_id, status) => {
                         let list = changed.entry(phone).or_default();
                         list.retain(|(t, _)| t.as_str() != type_id.as_str());

@@ -14,7 +14,6 @@ use smsflow_core::phone::E164;
 use smsflow_core::template::{RenderError, TemplateContext};
 use smsflow_core::workflow::{PropertyRef, SendSmsStep, MAX_BODY_CHARS};
 use smsflow_store::{NumberRow, UserRow};
-use std::collections::HashSet;
 
 /// A message ready to be limited and queued.
 #[derive(Debug, Clone)]
@@ -62,7 +61,7 @@ pub(crate) struct SendInputs<'a> {
     /// Numbers known valid (from the phone index, validated when their
     /// record was written): a recipient already written in one of these
     /// exact E.164 forms is taken without parsing it again. Empty: parse.
-    pub validated: Option<&'a HashSet<E164>>,
+    pub validated: Option<&'a foldhash::HashSet<E164>>,
 }
 
 fn property_of<'a>(
@@ -128,13 +127,15 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
         },
     };
     let mut ctx = TemplateContext::default();
+    let object = inputs.record.object_type.as_str();
     ctx.insert(
-        inputs.record.object_type.as_str(),
-        inputs.record.properties.clone(),
+        object,
+        step.body.readable(object, &inputs.record.properties),
     );
     // In a contact workflow the contact is the record, inserted just above.
     if let Some(c) = inputs.contact.filter(|c| c.id != inputs.record.id) {
-        ctx.insert(ObjectType::Contact.as_str(), c.properties.clone());
+        let object = ObjectType::Contact.as_str();
+        ctx.insert(object, step.body.readable(object, &c.properties));
     }
     let mut sender = Map::new();
     if let Some(u) = inputs.user {

@@ -13,6 +13,11 @@ use smsflow_testkit::app::{cond, send_action, spawn_app, TestAccount, TestApp};
 use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeMap;
 
+/// The `smsflow` binary's allocator, so the benchmark below measures the
+/// dry run as the server runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 smsflow_testkit::on_both_backends!(
     r24_dry_run_counts_equal_what_publishing_then_does_reason_by_reason,
     r24_dry_run_of_an_invalid_definition_reports_every_problem,

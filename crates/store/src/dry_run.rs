@@ -1,7 +1,7 @@
 //! Read-only lookups of the workflow dry run (R24): a page of records at a
 //! time, each page answered by one query instead of one per record.
 
-use crate::records::{folded_record, placeholders, record_page_sql, PageExtra};
+use crate::records::{folded_record, in_id_order, placeholders, record_page_sql, PageExtra};
 use crate::rows::{folded, parse, text};
 use crate::{EnrollmentState, Page, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
@@ -132,9 +132,11 @@ impl Store {
             Vec<(String, Option<String>, Option<i64>)>,
             Vec<String>,
         );
+        let mut scanned = folded::<Scanned>(&row)?;
+        // Stable: a record's joined phones stay next to each other.
+        in_id_order(&mut scanned, |s| s.0.as_str());
         let mut records: Vec<ScannedRecord> = Vec::new();
-        for (id, object_type, properties, associations, created, updated, phones, states) in
-            folded::<Scanned>(&row)?
+        for (id, object_type, properties, associations, created, updated, phones, states) in scanned
         {
             let validated = phones.into_iter().filter_map(|(phone, kind, code)| {
                 let kind = LineKind::parse(kind.as_deref()?)?;
@@ -178,7 +180,7 @@ impl Store {
     pub async fn consent_statuses(
         &self,
         account: &AccountId,
-        phones: &[E164],
+        phones: &[&E164],
     ) -> Result<Vec<(E164, String, ConsentStatus)>> {
         let mut out = Vec::new();
         for chunk in phones.chunks(CHUNK) {

@@ -170,6 +170,25 @@ impl Store {
         opt_time(&row, "t")
     }
 
+    /// Whether any record was ever enrolled in `workflow` (and not yet
+    /// deleted with it): a dry run of a draft that never ran needs no
+    /// per-record enrollment lookups.
+    pub async fn has_enrollments(
+        &self,
+        account: &AccountId,
+        workflow: &WorkflowId,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM enrollments \
+             WHERE workflow_id = $1 AND account_id = $2 LIMIT 1) e",
+        )
+        .bind(workflow.as_str())
+        .bind(account.as_str())
+        .fetch_one(self.reads())
+        .await?;
+        Ok(int(&row, "n")? > 0)
+    }
+
     pub async fn list_enrollments(
         &self,
         account: &AccountId,

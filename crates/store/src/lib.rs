@@ -188,6 +188,11 @@ async fn sqlite_readers(url: &str) -> Result<AnyPool> {
             Box::pin(async move {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA cache_size = -16384").await?;
+                // Reads of the database file through a shared mapping
+                // instead of a pread and a copy per page that misses the
+                // connection's cache: a dry run over a large account reads
+                // every record page once (BENCHMARKS.md).
+                conn.execute("PRAGMA mmap_size = 1073741824").await?;
                 Ok(())
             })
         })

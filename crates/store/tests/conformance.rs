@@ -2221,6 +2221,10 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
         .publish_workflow(&acc, &elsewhere, t0())
         .await
         .unwrap();
+    assert!(
+        !store.has_enrollments(&acc, &w.id).await.unwrap(),
+        "nothing enrolled yet"
+    );
     let enrollment = |wf: &WorkflowId, rec: &RecordId| NewEnrollment {
         id: EnrollmentId::generate(),
         account_id: acc.clone(),
@@ -2239,6 +2243,11 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    assert!(store.has_enrollments(&acc, &w.id).await.unwrap());
+    assert!(
+        !store.has_enrollments(&other, &w.id).await.unwrap(),
+        "another account's workflow id enrolls nothing here"
+    );
 
     // Pages of two: the limit counts records, not their phones.
     let mut pages = Vec::new();
