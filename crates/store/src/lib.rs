@@ -391,12 +391,8 @@ impl Store {
                  LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {columns}",
                 due("$3")
             );
-            let rows = sqlx::query(&sql)
-                .bind(owner)
-                .bind(ms(lease_until))
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(&self.pool)
+            let rows = self
+                .lease_returning(&sql, owner, now, lease_until, limit)
                 .await?;
             return rows.iter().map(|r| parse(r)).collect();
         }
@@ -432,6 +428,26 @@ impl Store {
             }
         }
         claimed.iter().map(|r| parse(r)).collect()
+    }
+
+    /// Runs a lease statement, `UPDATE … RETURNING`, with `$1` the owner,
+    /// `$2` the end of the lease, `$3` now and `$4` the batch size, and
+    /// returns the leased rows.
+    pub(crate) async fn lease_returning(
+        &self,
+        sql: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        Ok(sqlx::query(sql)
+            .bind(owner)
+            .bind(ms(lease_until))
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// `FOR UPDATE SKIP LOCKED` where the database has row locks; SQLite's

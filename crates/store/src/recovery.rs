@@ -64,12 +64,8 @@ impl Store {
              RETURNING {MESSAGE_COLUMNS}",
             self.skip_locked()
         );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(ms(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
+        let rows = self
+            .lease_returning(&sql, owner, now, lease_until, limit)
             .await?;
         rows.iter().map(outbox_row).collect()
     }
