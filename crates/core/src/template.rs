@@ -404,6 +404,9 @@ pub struct Template {
     source: String,
     env: Environment<'static>,
     tokens: Vec<TokenRef>,
+    /// Per object the template names: the properties it reads, or `None`
+    /// when it uses the object as a whole (see [`Template::readable`]).
+    reads: HashMap<String, Option<Vec<String>>>,
 }
 
 impl fmt::Debug for Template {
@@ -433,10 +436,20 @@ impl Template {
             let tmpl = env.get_template(NAME).map_err(syntax_error)?;
             collect_tokens(source, tmpl.undeclared_variables(true))
         };
+        let mut reads: HashMap<String, Option<Vec<String>>> = HashMap::new();
+        for t in &tokens {
+            let entry = reads.entry(t.object.clone()).or_insert(Some(Vec::new()));
+            match (&t.property, entry) {
+                (Some(p), Some(named)) => named.push(p.clone()),
+                (None, entry) => *entry = None,
+                (Some(_), None) => {}
+            }
+        }
         Ok(Self {
             source: source.to_string(),
             env,
             tokens,
+            reads,
         })
     }
 
@@ -460,21 +473,19 @@ impl Template {
     /// copying a whole record per message was most of the cost of building
     /// a context.
     pub fn readable(&self, object: &str, properties: &Map<String, Value>) -> Map<String, Value> {
-        let object = object.to_lowercase();
-        let mut named = Vec::new();
-        for token in self.tokens.iter().filter(|t| t.object == object) {
-            match &token.property {
-                Some(p) => named.push(p.as_str()),
-                None => return properties.clone(),
-            }
-        }
+        let named = match get_ci(|k| self.reads.get(k), object) {
+            None => return Map::new(),
+            Some(None) => return properties.clone(),
+            Some(Some(named)) => named,
+        };
+        let is_named = |k: &str| named.iter().any(|n| n == k);
         properties
             .iter()
             .filter(|(k, _)| {
                 if has_uppercase(k) {
-                    named.contains(&k.to_lowercase().as_str())
+                    is_named(&k.to_lowercase())
                 } else {
-                    named.contains(&k.as_str())
+                    is_named(k)
                 }
             })
             .map(|(k, v)| (k.clone(), v.clone()))
