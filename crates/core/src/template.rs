@@ -22,6 +22,8 @@
 //! A [`Template`] compiles once in [`Template::parse`] and is then rendered
 //! concurrently (it is `Send + Sync` and shared in an `Arc`).
 
+mod plain;
+
 use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde_json::{Map, Value};
@@ -97,6 +99,71 @@ impl TemplateContext {
     /// `unsubscribe_url`). Objects belong in [`TemplateContext::insert`].
     pub fn insert_value(&mut self, name: &str, value: Value) {
         Arc::make_mut(&mut self.objects).insert(name.to_lowercase(), Arc::new(value));
+    }
+}
+
+impl TemplateContext {
+    /// An object by lowercase name, for a plain render.
+    fn found(&self, name: &str) -> Option<plain::Found<'_>> {
+        Some(match &**self.objects.get(name)? {
+            Value::Object(map) => plain::Found::Props { map, lowered: true },
+            value => plain::Found::Value(value),
+        })
+    }
+}
+
+/// What a render reads, borrowed where it is: record properties as they are
+/// stored, case and all (looked up as [`TemplateContext::insert`] would
+/// lowercase them). Rendering from it copies nothing for a plain template
+/// and only the [`Template::readable`] part of each object otherwise.
+#[derive(Debug, Default)]
+pub struct RenderScope<'a> {
+    /// Lowercase name → what it reads; a later entry of a name wins.
+    entries: Vec<(&'a str, Scoped<'a>)>,
+}
+
+#[derive(Debug)]
+enum Scoped<'a> {
+    Props(&'a Map<String, Value>),
+    Value(&'a Value),
+}
+
+impl<'a> RenderScope<'a> {
+    /// `{{ object.<property> }}`, like [`TemplateContext::insert`].
+    /// `object` must be lowercase (the object type names are).
+    pub fn insert(&mut self, object: &'a str, properties: &'a Map<String, Value>) {
+        self.entries.push((object, Scoped::Props(properties)));
+    }
+
+    /// `{{ name }}`, like [`TemplateContext::insert_value`]; `name` lowercase.
+    pub fn insert_value(&mut self, name: &'a str, value: &'a Value) {
+        self.entries.push((name, Scoped::Value(value)));
+    }
+
+    fn found(&self, name: &str) -> Option<plain::Found<'a>> {
+        let (_, scoped) = self.entries.iter().rev().find(|(n, _)| *n == name)?;
+        Some(match scoped {
+            Scoped::Props(map) => plain::Found::Props {
+                map,
+                lowered: false,
+            },
+            // As the context holds it: a map given as a value is not
+            // lowercased.
+            Scoped::Value(Value::Object(map)) => plain::Found::Props { map, lowered: true },
+            Scoped::Value(value) => plain::Found::Value(value),
+        })
+    }
+
+    /// The owned context minijinja renders from, with what `template` can read.
+    fn context(&self, template: &Template) -> TemplateContext {
+        let mut ctx = TemplateContext::default();
+        for (name, scoped) in &self.entries {
+            match scoped {
+                Scoped::Props(map) => ctx.insert(name, template.readable(name, map)),
+                Scoped::Value(value) => ctx.insert_value(name, (*value).clone()),
+            }
+        }
+        ctx
     }
 }
 
@@ -407,6 +474,9 @@ pub struct Template {
     /// Per object the template names: the properties it reads, or `None`
     /// when it uses the object as a whole (see [`Template::readable`]).
     reads: HashMap<String, Option<Vec<String>>>,
+    /// The template without minijinja, when it is only text and simple
+    /// tokens (see [`plain`]).
+    plain: Option<plain::Plain>,
 }
 
 impl fmt::Debug for Template {
@@ -446,6 +516,7 @@ impl Template {
             }
         }
         Ok(Self {
+            plain: plain::Plain::parse(source),
             source: source.to_string(),
             env,
             tokens,
@@ -492,9 +563,39 @@ impl Template {
             .collect()
     }
 
+    /// Whether the template reads `object` at all (lowercase).
+    pub fn reads(&self, object: &str) -> bool {
+        self.reads.contains_key(object)
+    }
+
     /// Renders the template. Fails as a whole, never half-rendered, when a
     /// token is empty without a default.
     pub fn render(&self, ctx: &TemplateContext) -> Result<String, RenderError> {
+        match self
+            .plain
+            .as_ref()
+            .map(|p| p.render(|name| ctx.found(name)))
+        {
+            Some(Ok(text)) => Ok(text),
+            Some(Err(plain::Stop::Missing(token))) => Err(RenderError::MissingToken { token }),
+            Some(Err(plain::Stop::NotPlain)) | None => self.render_jinja(ctx),
+        }
+    }
+
+    /// [`Template::render`] from borrowed properties.
+    pub fn render_scope(&self, scope: &RenderScope<'_>) -> Result<String, RenderError> {
+        match self
+            .plain
+            .as_ref()
+            .map(|p| p.render(|name| scope.found(name)))
+        {
+            Some(Ok(text)) => Ok(text),
+            Some(Err(plain::Stop::Missing(token))) => Err(RenderError::MissingToken { token }),
+            Some(Err(plain::Stop::NotPlain)) | None => self.render_jinja(&scope.context(self)),
+        }
+    }
+
+    fn render_jinja(&self, ctx: &TemplateContext) -> Result<String, RenderError> {
         let recorder = minijinja::Value::from_object(Recorder::default());
         let root = Arc::new(Root {
             objects: Arc::clone(&ctx.objects),
@@ -846,6 +947,15 @@ mod tests {
                 t.render(&with(readable.clone())),
                 t.render(&with(contact.clone())),
                 "{src} (readable: {readable:?})"
+            );
+            let mut scope = RenderScope::default();
+            let deal = map(json!({"amount": 3}));
+            scope.insert("contact", &contact);
+            scope.insert("deal", &deal);
+            assert_eq!(
+                t.render_scope(&scope),
+                t.render(&with(contact.clone())),
+                "{src} from a scope"
             );
         }
         let t = Template::parse("Hi {{ Contact.FirstName }}").unwrap();

@@ -34,9 +34,9 @@ use smsflow_core::message::ReasonCode;
 use smsflow_core::object::{ObjectType, Record};
 use smsflow_core::phone::E164;
 use smsflow_core::workflow::{Step, ValidWorkflow, WorkflowDefinition};
-use smsflow_store::{NumberRow, ScannedRecord, UserRow};
+use smsflow_store::{NumberRow, Result as StoreResult, ScannedRecord, Store, UserRow};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Records read per page.
@@ -335,6 +335,76 @@ async fn walk_all(
     evaluated.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
+/// Pages read at once by [`read_pages`].
+const READERS: usize = 2;
+
+/// Sends the account's records of `object_type` to `pages`, in id order, a
+/// page at a time. Pages are cut ahead from the record index
+/// ([`Store::record_page_end`]) and up to [`READERS`] of them are read at
+/// once, each on a task of its own; they are sent in order. Only records
+/// up to the last id at the start are read, so records created during the
+/// run cannot make it run on.
+async fn read_pages(
+    store: Store,
+    account: AccountId,
+    object_type: ObjectType,
+    saved: Option<WorkflowId>,
+    pages: tokio::sync::mpsc::Sender<StoreResult<Vec<ScannedRecord>>>,
+) {
+    let last = match store.last_record_id(&account, object_type).await {
+        Ok(Some(last)) => last,
+        Ok(None) => return,
+        Err(e) => {
+            let _ = pages.send(Err(e)).await;
+            return;
+        }
+    };
+    let mut reading = VecDeque::new();
+    let mut after: Option<String> = None;
+    let mut cut_all = false;
+    loop {
+        while !cut_all && reading.len() < READERS {
+            let end = match store
+                .record_page_end(&account, object_type, after.as_deref(), PAGE)
+                .await
+            {
+                Ok(end) => end,
+                Err(e) => {
+                    let _ = pages.send(Err(e)).await;
+                    return;
+                }
+            };
+            let until = end.filter(|e| *e < last).unwrap_or_else(|| last.clone());
+            cut_all = until == last;
+            let from = after.replace(until.clone());
+            let (store, account, saved) = (store.clone(), account.clone(), saved.clone());
+            reading.push_back(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+                async move {
+                    store
+                        .dry_run_page(
+                            &account,
+                            object_type,
+                            saved.as_ref(),
+                            from.as_deref(),
+                            &until,
+                        )
+                        .await
+                },
+            )));
+        }
+        let Some(next) = reading.pop_front() else {
+            return;
+        };
+        let page = next
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let failed = page.is_err();
+        if pages.send(page).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
 impl Engine {
     /// R24 for an unsaved definition: validated like a save, then simulated
     /// as if no record had ever been enrolled in it.
@@ -389,9 +459,11 @@ impl Engine {
         // Consent changes made by the run's own manage-subscription steps.
         let mut changed: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
         let mut report = DryRunReport::default();
-        // Pages are read by a task of their own, up to two ahead of the
-        // evaluation, so the reader never waits for the walk. The task ends
-        // with the last page, on an error, or when this run stops listening.
+        // Pages are read by a task of their own ahead of the evaluation,
+        // so the walk never waits for the reader, and READERS pages at a
+        // time: building a page is most of SQLite's share of a dry run and
+        // one connection does it on one core. The task ends with the last
+        // page, on an error, or when this run stops listening.
         let (pages, mut loaded) = tokio::sync::mpsc::channel(2);
         // A saved workflow no record was ever enrolled in (a draft, the
         // usual thing to dry-run) is read as if unsaved: no enrollment
@@ -400,30 +472,13 @@ impl Engine {
             Some(id) if self.store().has_enrollments(account, id).await? => Some(id.clone()),
             _ => None,
         };
-        let (store, reader_account, object_type, reader_saved) =
-            (self.store().clone(), account.clone(), wf.object_type, saved);
-        let reader = tokio::spawn(async move {
-            let mut after: Option<String> = None;
-            loop {
-                let page = store
-                    .dry_run_page(
-                        &reader_account,
-                        object_type,
-                        reader_saved.as_ref(),
-                        after.as_deref(),
-                        PAGE,
-                    )
-                    .await;
-                let last = match &page {
-                    Ok(p) => p.next_cursor.is_none(),
-                    Err(_) => true,
-                };
-                after = page.as_ref().ok().and_then(|p| p.next_cursor.clone());
-                if pages.send(page).await.is_err() || last {
-                    return;
-                }
-            }
-        });
+        let reader = tokio::spawn(read_pages(
+            self.store().clone(),
+            account.clone(),
+            wf.object_type,
+            saved,
+            pages,
+        ));
         // Stops the reader if this run ends early (an error below).
         let _stop_reader = tokio_util::task::AbortOnDropHandle::new(reader);
         while let Some(page) = loaded.recv().await {
@@ -432,7 +487,7 @@ impl Engine {
             // are not parsed again (libphonenumber is most of the walk).
             let mut validated: HashSet<E164> = HashSet::new();
             let mut enrolled: Vec<Record> = Vec::new();
-            for scanned in page.results {
+            for scanned in page {
                 let ScannedRecord {
                     record,
                     validated: phones,

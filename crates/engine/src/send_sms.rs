@@ -11,7 +11,7 @@ use smsflow_core::ids::{NumberId, RecordId, SubscriptionTypeId, UserId};
 use smsflow_core::message::{Outcome, ReasonCode};
 use smsflow_core::object::{is_empty_value, ObjectType, Record};
 use smsflow_core::phone::E164;
-use smsflow_core::template::{RenderError, TemplateContext};
+use smsflow_core::template::{RenderError, RenderScope};
 use smsflow_core::workflow::{PropertyRef, SendSmsStep, MAX_BODY_CHARS};
 use smsflow_store::{NumberRow, UserRow};
 
@@ -126,28 +126,32 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
             Err(e) => return done(Outcome::Failed, ReasonCode::InvalidPhone, e.to_string()),
         },
     };
-    let mut ctx = TemplateContext::default();
-    let object = inputs.record.object_type.as_str();
-    ctx.insert(
-        object,
-        step.body.readable(object, &inputs.record.properties),
+    // Sender and number are built only for a template that reads them.
+    let sender = inputs.user.filter(|_| step.body.reads("sender")).map(|u| {
+        let mut sender = Map::new();
+        sender.insert("name".into(), json!(u.name));
+        sender.insert("email".into(), json!(u.email));
+        sender
+    });
+    let num = step.body.reads("number").then(|| {
+        let mut num = Map::new();
+        num.insert("e164".into(), json!(number.e164.as_str()));
+        num.insert("label".into(), json!(number.label));
+        num
+    });
+    let empty = Map::new();
+    let mut scope = RenderScope::default();
+    scope.insert(
+        inputs.record.object_type.as_str(),
+        &inputs.record.properties,
     );
     // In a contact workflow the contact is the record, inserted just above.
     if let Some(c) = inputs.contact.filter(|c| c.id != inputs.record.id) {
-        let object = ObjectType::Contact.as_str();
-        ctx.insert(object, step.body.readable(object, &c.properties));
+        scope.insert(ObjectType::Contact.as_str(), &c.properties);
     }
-    let mut sender = Map::new();
-    if let Some(u) = inputs.user {
-        sender.insert("name".into(), json!(u.name));
-        sender.insert("email".into(), json!(u.email));
-    }
-    ctx.insert("sender", sender);
-    let mut num = Map::new();
-    num.insert("e164".into(), json!(number.e164.as_str()));
-    num.insert("label".into(), json!(number.label));
-    ctx.insert("number", num);
-    let body = match step.body.render(&ctx) {
+    scope.insert("sender", sender.as_ref().unwrap_or(&empty));
+    scope.insert("number", num.as_ref().unwrap_or(&empty));
+    let body = match step.body.render_scope(&scope) {
         Ok(b) => b,
         Err(RenderError::MissingToken { token }) => {
             return done(

@@ -21,6 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 smsflow_testkit::on_both_backends!(
     r24_dry_run_counts_equal_what_publishing_then_does_reason_by_reason,
     r24_dry_run_of_an_invalid_definition_reports_every_problem,
+    r24_a_dry_run_over_several_pages_counts_every_record_once_in_order,
 );
 
 /// A German mobile number distinct per `i`: 13:00 in Berlin when the test
@@ -292,27 +293,16 @@ async fn r24_dry_run_benchmark_postgres() {
     dry_run_benchmark(TestBackend::Postgres).await;
 }
 
-async fn dry_run_benchmark(backend: TestBackend) {
+/// Seeds `n` contacts straight through the store, with their phone index
+/// as the engine writes it: every 20th a customer, the rest leads; every
+/// 10th on a US west-coast number, the rest German; every 7th not a
+/// marketing contact. Answers their ids in id order.
+async fn seed_contacts(app: &TestApp, acct: &TestAccount, n: usize) -> Vec<String> {
     use smsflow_core::ids::{AccountId, RecordId};
     use smsflow_core::object::{ObjectType, Record};
-    let n: usize = std::env::var("DRY_RUN_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let app = spawn_app(backend).await;
-    app.clock
-        .set(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
-    let acct = app.create_account(true).await;
-    app.update_account(
-        &acct,
-        json!({"limits": {"day": 600_000, "month": 2_000_000}}),
-    )
-    .await;
-    let (number, user) = app.setup_sender(&acct).await;
-    let marketing = subscription_type(&app, &acct, "Offers", "marketing").await;
     let account = AccountId::from_string(acct.id.clone());
-    let seeded = std::time::Instant::now();
     let now = app.now();
+    let mut ids = Vec::with_capacity(n);
     for start in (0..n).step_by(5000) {
         let records: Vec<Record> = (start..(start + 5000).min(n))
             .map(|i| {
@@ -350,7 +340,77 @@ async fn dry_run_benchmark(backend: TestBackend) {
         tx.upsert_records(&account, &records).await.unwrap();
         tx.set_record_phones(&account, &phones).await.unwrap();
         tx.commit().await.unwrap();
+        ids.extend(records.into_iter().map(|r| r.id.to_string()));
     }
+    ids.sort();
+    ids
+}
+
+/// The dry run reads an account a page of 5,000 records at a time, several
+/// pages at once: across pages every record is still counted exactly once,
+/// and the limit is still spent in record order (the samples are the first
+/// records, and the last of the allowance goes to a record in the third
+/// page).
+async fn r24_a_dry_run_over_several_pages_counts_every_record_once_in_order(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
+    let acct = app.create_account(true).await;
+    let n = 12_345;
+    app.update_account(&acct, json!({"limits": {"day": 9_000}}))
+        .await;
+    let (number, user) = app.setup_sender(&acct).await;
+    let transactional = subscription_type(&app, &acct, "Orders", "transactional").await;
+    let ids = seed_contacts(&app, &acct, n).await;
+    let mut definition = lead_workflow(&number, &user, &transactional);
+    // Every contact enrolls; none is in quiet hours at 12:00 UTC but the
+    // US west-coast ones (05:00 there).
+    definition["enrollment"]["filters"] = json!([[cond("firstname", "is_known", json!(null))]]);
+    let wf = app.create_workflow(&acct, definition).await;
+    let report = dry_run(&app, &acct, &format!("/workflows/{wf}/dry-run"), json!({})).await;
+    let quiet = (0..n).filter(|i| i % 10 == 0).count() as u64;
+    assert_eq!(report["enrolled"], json!(n), "{report}");
+    assert_eq!(report["messages"], json!(9_000), "{report}");
+    assert_eq!(
+        report["blocked"],
+        json!({"quiet_hours": quiet, "limit_exceeded": n as u64 - quiet - 9_000}),
+        "{report}"
+    );
+    // Contact 0 is a US number in quiet hours; the samples are the next.
+    let sampled: Vec<&str> = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["record_id"].as_str().unwrap())
+        .collect();
+    let sendable: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !sampled.is_empty() && *id >= sampled[0])
+        .take(sampled.len())
+        .collect();
+    assert_eq!(sampled.len(), 5);
+    assert_eq!(sampled, sendable, "the first sendable records, in id order");
+}
+
+async fn dry_run_benchmark(backend: TestBackend) {
+    let n: usize = std::env::var("DRY_RUN_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let app = spawn_app(backend).await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
+    let acct = app.create_account(true).await;
+    app.update_account(
+        &acct,
+        json!({"limits": {"day": 600_000, "month": 2_000_000}}),
+    )
+    .await;
+    let (number, user) = app.setup_sender(&acct).await;
+    let marketing = subscription_type(&app, &acct, "Offers", "marketing").await;
+    let seeded = std::time::Instant::now();
+    seed_contacts(&app, &acct, n).await;
     eprintln!("seeded {n} contacts in {:?}", seeded.elapsed());
     let definition = lead_workflow(&number, &user, &marketing);
     let wf = app.create_workflow(&acct, definition).await;

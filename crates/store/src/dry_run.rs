@@ -1,9 +1,9 @@
 //! Read-only lookups of the workflow dry run (R24): a page of records at a
 //! time, each page answered by one query instead of one per record.
 
-use crate::records::{folded_record, in_id_order, placeholders, record_page_sql, PageExtra};
+use crate::records::{folded_record, in_id_order, placeholders, record_range_sql, PageExtra};
 use crate::rows::{folded, parse, text};
-use crate::{EnrollmentState, Page, Result, Store, StoreError};
+use crate::{EnrollmentState, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
 use smsflow_core::object::{Association, ObjectType, Properties, Record};
@@ -62,20 +62,64 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of the records a dry run walks, in id order, each with its
-    /// validated phones (as [`Store::validated_phones`] gives them) and the
-    /// states of its enrollments in `workflow` (none when `None`: an unsaved
-    /// definition). The whole page is one row (see [`record_page_sql`]),
+    /// The end of the next page of an account's records of one type: the
+    /// id of the `size`-th record after `after` (from the first with
+    /// `None`), or `None` when fewer are left. Read from the record index
+    /// alone, so a dry run can cut the account into [`Store::dry_run_page`]
+    /// ranges ahead of reading them, and read several at once.
+    pub async fn record_page_end(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        after: Option<&str>,
+        size: i64,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM records WHERE account_id = $1 AND object_type = $2 AND id > $3 \
+             ORDER BY id LIMIT 1 OFFSET $4",
+        )
+        .bind(account.as_str())
+        .bind(object_type.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(size - 1)
+        .fetch_optional(self.reads())
+        .await?;
+        row.map(|r| text(&r, "id")).transpose()
+    }
+
+    /// The greatest record id of an account's records of one type.
+    pub async fn last_record_id(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM records WHERE account_id = $1 AND object_type = $2 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(account.as_str())
+        .bind(object_type.as_str())
+        .fetch_optional(self.reads())
+        .await?;
+        row.map(|r| text(&r, "id")).transpose()
+    }
+
+    /// The records a dry run walks with `after < id <= until` (from the
+    /// first with `after` `None`), in id order, each with its validated
+    /// phones (as [`Store::validated_phones`] gives them) and the states of
+    /// its enrollments in `workflow` (none when `None`: an unsaved
+    /// definition). The whole range is one row (see [`record_range_sql`]),
     /// the phones and enrollments looked up on their record indexes in the
-    /// same query, so a page costs one query and one hand-off.
+    /// same query, so a page costs one query and one hand-off. Ranges come
+    /// from [`Store::record_page_end`].
     pub async fn dry_run_page(
         &self,
         account: &AccountId,
         object_type: ObjectType,
         workflow: Option<&WorkflowId>,
         after: Option<&str>,
-        limit: i64,
-    ) -> Result<Page<ScannedRecord>> {
+        until: &str,
+    ) -> Result<Vec<ScannedRecord>> {
         // PostgreSQL: each lookup goes through a subquery fenced with
         // `OFFSET 0`, so it can only be planned on the record index. Right
         // after a bulk load, before statistics catch up, the planner took
@@ -112,12 +156,12 @@ impl Store {
             },
         };
         let extra = [phones, states];
-        let sql = record_page_sql(self.backend, &extra);
+        let sql = record_range_sql(self.backend, &extra);
         let mut q = sqlx::query(&sql)
             .bind(account.as_str())
             .bind(object_type.as_str())
             .bind(after.unwrap_or(""))
-            .bind(limit + 1);
+            .bind(until);
         if let Some(w) = workflow {
             q = q.bind(w.as_str());
         }
@@ -172,7 +216,7 @@ impl Store {
                 enrollments,
             });
         }
-        Ok(Page::from_rows(records, limit, |r| r.record.id.to_string()))
+        Ok(records)
     }
 
     /// (phone, subscription type, status) of every consent row of these

@@ -181,8 +181,11 @@ async fn sqlite_readers(url: &str) -> Result<AnyPool> {
     params.push("mode=ro");
     let options = AnyConnectOptions::from_str(&format!("{base}?{}", params.join("&")))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // One per core, and one more: a dry run reads two pages at once, and
+    // the lookups it and the engine make between pages must not wait for
+    // them.
     Ok(AnyPoolOptions::new()
-        .max_connections(cores.clamp(2, 8) as u32)
+        .max_connections(cores.clamp(2, 8) as u32 + 1)
         .acquire_timeout(Duration::from_secs(60))
         .after_connect(|conn, _| {
             Box::pin(async move {

@@ -108,6 +108,15 @@ pub(crate) fn record_page_sql(backend: Backend, extra: &[PageExtra]) -> String {
     fold_records_sql(backend, &page, extra)
 }
 
+/// [`record_page_sql`] of the records with `$3 < id <= $4`, however many.
+pub(crate) fn record_range_sql(backend: Backend, extra: &[PageExtra]) -> String {
+    let range = format!(
+        "SELECT {FOLDED_COLUMNS} FROM records WHERE account_id = $1 AND object_type = $2 \
+         AND id > $3 AND id <= $4 ORDER BY id"
+    );
+    fold_records_sql(backend, &range, extra)
+}
+
 /// A further element of each record in a [`fold_records_sql`] array: an
 /// expression over the page's row `r` giving JSON — text on SQLite, a
 /// `json` value on PostgreSQL.

@@ -2160,11 +2160,12 @@ async fn a_page_of_records_returns_every_value_exactly_as_stored(store: &Store) 
     assert_eq!(page.results, expected);
     assert_eq!(page.next_cursor, None);
 
+    let last = expected.last().unwrap().id.as_str();
     let scanned = store
-        .dry_run_page(&acc, ObjectType::Deal, None, None, 10)
+        .dry_run_page(&acc, ObjectType::Deal, None, None, last)
         .await
         .unwrap();
-    let records: Vec<Record> = scanned.results.into_iter().map(|s| s.record).collect();
+    let records: Vec<Record> = scanned.into_iter().map(|s| s.record).collect();
     assert_eq!(records, expected);
 
     // An account or type without records gives an empty last page.
@@ -2249,21 +2250,52 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
         "another account's workflow id enrolls nothing here"
     );
 
-    // Pages of two: the limit counts records, not their phones.
+    // Pages of two, cut by `record_page_end`: the size counts records, not
+    // their phones, and the ranges cover every record once.
+    let last = store
+        .last_record_id(&acc, ObjectType::Contact)
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref(), Some(ids[4].as_str()));
+    assert_eq!(
+        store
+            .last_record_id(&acc, ObjectType::Ticket)
+            .await
+            .unwrap(),
+        None
+    );
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
+    let mut ends = Vec::new();
     loop {
-        let page = store
-            .dry_run_page(&acc, ObjectType::Contact, Some(&w.id), after.as_deref(), 2)
+        let end = store
+            .record_page_end(&acc, ObjectType::Contact, after.as_deref(), 2)
             .await
             .unwrap();
-        assert!(page.results.len() <= 2);
-        pages.extend(page.results);
-        match page.next_cursor {
-            Some(c) => after = Some(c),
-            None => break,
+        ends.push(end.clone());
+        let until = end.clone().or_else(|| last.clone()).unwrap();
+        let page = store
+            .dry_run_page(
+                &acc,
+                ObjectType::Contact,
+                Some(&w.id),
+                after.as_deref(),
+                &until,
+            )
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        pages.extend(page);
+        if Some(&until) == last.as_ref() {
+            break;
         }
+        after = Some(until);
     }
+    assert_eq!(
+        ends,
+        vec![Some(ids[1].to_string()), Some(ids[3].to_string()), None],
+        "the second and fourth ids end pages of two; one record is left after them"
+    );
     let got: Vec<RecordId> = pages.iter().map(|s| s.record.id.clone()).collect();
     assert_eq!(got, ids, "every record of the account once, in id order");
     assert_eq!(pages[0].record, contacts[0]);
@@ -2287,11 +2319,29 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
 
     // An unsaved definition has no enrollments.
     let unsaved = store
-        .dry_run_page(&acc, ObjectType::Contact, None, None, 10)
+        .dry_run_page(&acc, ObjectType::Contact, None, None, ids[4].as_str())
         .await
         .unwrap();
-    assert_eq!(unsaved.results.len(), 5);
-    assert!(unsaved.results.iter().all(|s| s.enrollments.is_empty()));
+    assert_eq!(unsaved.len(), 5);
+    assert!(unsaved.iter().all(|s| s.enrollments.is_empty()));
+    // A range ends where it is told to, records after it notwithstanding.
+    let first_two = store
+        .dry_run_page(&acc, ObjectType::Contact, None, None, ids[1].as_str())
+        .await
+        .unwrap();
+    assert_eq!(first_two.len(), 2);
+    let tail = store
+        .dry_run_page(
+            &acc,
+            ObjectType::Contact,
+            None,
+            Some(ids[1].as_str()),
+            ids[4].as_str(),
+        )
+        .await
+        .unwrap();
+    let tail: Vec<&RecordId> = tail.iter().map(|s| &s.record.id).collect();
+    assert_eq!(tail, ids[2..].iter().collect::<Vec<_>>());
 }
 
 /// On SQLite a claimed batch is read folded into one JSON row and then
