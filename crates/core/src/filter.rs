@@ -428,6 +428,15 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
     if let (Some(x), Some(y)) = (as_instant(a), as_instant(b)) {
         return x == y;
     }
+    // Most comparisons are of two ASCII strings (`lifecyclestage eq lead`
+    // on every record of a dry run): compared in place, not lowercased
+    // into new strings. Other text lowercases as Unicode says.
+    if let (Value::String(x), Value::String(y)) = (a, b) {
+        let (x, y) = (x.trim(), y.trim());
+        if x.is_ascii() && y.is_ascii() {
+            return x.eq_ignore_ascii_case(y);
+        }
+    }
     lower_text(a) == lower_text(b)
 }
 
@@ -566,6 +575,11 @@ mod tests {
         assert!(g.matches(&props(json!({"lifecyclestage": "  lead "})), None));
         assert!(!g.matches(&props(json!({"lifecyclestage": "customer"})), None));
         assert!(!g.matches(&props(json!({})), None));
+        assert!(!g.matches(&props(json!({"lifecyclestage": "leads"})), None));
+        // Beyond ASCII, case is folded as Unicode says.
+        let g = cond("firstname", "eq", Some(json!("ÖRJAN")));
+        assert!(g.matches(&props(json!({"firstname": " örjan"})), None));
+        assert!(!g.matches(&props(json!({"firstname": "orjan"})), None));
 
         assert!(deal_cond("eq", json!(1500), json!({"amount": "1500"})));
         assert!(deal_cond("eq", json!("1500"), json!({"amount": 1500.0})));

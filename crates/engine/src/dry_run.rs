@@ -515,7 +515,11 @@ impl Engine {
                         .map(|r| (r.id.clone(), r))
                         .collect();
                     let ids: Vec<RecordId> = contacts.keys().cloned().collect();
-                    validated.extend(self.store().validated_phones(account, &ids).await?);
+                    validated.extend(
+                        self.store()
+                            .validated_phones(account, ObjectType::Contact, &ids)
+                            .await?,
+                    );
                     contacts
                 };
             let (enrolled, events) = walk_all(

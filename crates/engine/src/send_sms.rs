@@ -80,10 +80,10 @@ fn property_of<'a>(
     }
 }
 
-fn value_text(v: &Value) -> String {
+fn value_text(v: &Value) -> std::borrow::Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(other.to_string()),
     }
 }
 

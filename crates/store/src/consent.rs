@@ -243,18 +243,31 @@ impl StoreTx {
     ) -> Result<()> {
         use crate::tx::{oi, ot, t};
         // Two statements per hundred records rather than one per record
-        // and phone: bulk upserts write thousands at a time.
-        for chunk in entries.chunks(500) {
-            let sql = format!(
-                "DELETE FROM record_phones WHERE record_id IN ({})",
-                crate::records::placeholders(1, chunk.len())
-            );
-            let sql = self.backend.positional(&sql);
-            let mut q = sqlx::query(&sql);
-            for (record, _, _) in chunk {
-                q = q.bind(record.as_str());
+        // and phone: bulk upserts write thousands at a time. The deletes
+        // name the account and type, which lead the phone index on SQLite.
+        let mut by_type: Vec<(ObjectType, Vec<&RecordId>)> = Vec::new();
+        for (record, object_type, _) in entries {
+            match by_type.iter_mut().find(|(t, _)| t == object_type) {
+                Some((_, ids)) => ids.push(record),
+                None => by_type.push((*object_type, vec![record])),
             }
-            q.execute(self.conn()).await?;
+        }
+        for (object_type, ids) in &by_type {
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "DELETE FROM record_phones WHERE account_id = $1 AND object_type = $2 \
+                     AND record_id IN ({})",
+                    crate::records::placeholders(3, chunk.len())
+                );
+                let sql = self.backend.positional(&sql);
+                let mut q = sqlx::query(&sql)
+                    .bind(account.as_str())
+                    .bind(object_type.as_str());
+                for record in chunk {
+                    q = q.bind(record.as_str());
+                }
+                q.execute(self.conn()).await?;
+            }
         }
         let rows = entries
             .iter()

@@ -230,8 +230,12 @@ impl StoreTx {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM record_phones WHERE record_id = $1")
-            .bind(record.id.as_str())
+        sqlx::query(
+            "DELETE FROM record_phones WHERE account_id = $1 AND object_type = $2 AND record_id = $3",
+        )
+        .bind(account.as_str())
+        .bind(record.object_type.as_str())
+        .bind(record.id.as_str())
             .execute(&mut *self.tx)
             .await?;
         // A deleted record leaves its workflows (HubSpot unenrolls it too).

@@ -2089,7 +2089,11 @@ async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Sto
     tx.commit().await.unwrap();
 
     let mut found = store
-        .validated_phones(&acc, &[a.clone(), b.clone(), c.clone()])
+        .validated_phones(
+            &acc,
+            ObjectType::Contact,
+            &[a.clone(), b.clone(), c.clone()],
+        )
         .await
         .unwrap();
     found.sort();
@@ -2120,7 +2124,10 @@ async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Sto
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        store.validated_phones(&acc, &[a]).await.unwrap(),
+        store
+            .validated_phones(&acc, ObjectType::Contact, &[a.clone()])
+            .await
+            .unwrap(),
         vec![landline]
     );
 }
@@ -2207,6 +2214,18 @@ async fn r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollment
             ),
             (ids[1].clone(), ObjectType::Contact, vec![mobile.clone()]),
             (ids[2].clone(), ObjectType::Contact, vec![unparsed]),
+            // Between the ids of the contacts: phones of no record, and of
+            // a company; neither belongs to a contact of the page.
+            (
+                RecordId::from_string(format!("{}x", ids[1])),
+                ObjectType::Contact,
+                vec![landline.clone()],
+            ),
+            (
+                RecordId::from_string(format!("{}x", ids[2])),
+                ObjectType::Company,
+                vec![mobile.clone()],
+            ),
         ],
     )
     .await
