@@ -2125,7 +2125,7 @@ async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Sto
     tx.commit().await.unwrap();
     assert_eq!(
         store
-            .validated_phones(&acc, ObjectType::Contact, &[a.clone()])
+            .validated_phones(&acc, ObjectType::Contact, std::slice::from_ref(&a))
             .await
             .unwrap(),
         vec![landline]
