@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::executor::conversation_id;
 use crate::gate::{gate_send, limit_keys, Gate};
 use crate::inbound::{outbound_row, Thread};
-use crate::send_sms::{prepare, Prepared, SendInputs};
+use crate::send_sms::{prepare, KnownPhones, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -156,7 +156,7 @@ impl Engine {
             contact,
             number: number.as_ref(),
             user: user.as_ref(),
-            validated: None,
+            validated: KnownPhones::default(),
         };
         let p = match prepare(&step, &inputs) {
             Prepared::Done { code, reason, .. } => return refused(code, reason),

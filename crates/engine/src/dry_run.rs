@@ -20,7 +20,7 @@
 use crate::error::Result;
 use crate::gate::{gate_send_with, limit_keys, quiet_deferral, subscription_phone, Gate};
 use crate::records::enrolls;
-use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
+use crate::send_sms::{prepare, KnownPhones, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -173,7 +173,7 @@ fn walk(
     index: usize,
     record: &Record,
     contacts: &HashMap<RecordId, Record>,
-    validated: &HashSet<E164>,
+    validated: KnownPhones<'_>,
     now: DateTime<Utc>,
     out: &mut Vec<Event>,
 ) {
@@ -232,7 +232,7 @@ fn walk(
                         .sender_user_id
                         .as_ref()
                         .and_then(|u| world.users.get(u)),
-                    validated: Some(validated),
+                    validated,
                 };
                 out.push(match prepare(step, &inputs) {
                     Prepared::Done { code, .. } => Event::Ended(code),
@@ -293,43 +293,59 @@ fn settle(
     }
 }
 
-/// Walks every enrolled record of a page, split over the machine's cores:
-/// paths are independent of each other (rendering, phone parsing and the
-/// recipient's zones are most of a dry run's CPU), and the events come back
-/// in record order for [`settle`], which must see them in that order.
+/// Decides which records of a page enroll and walks them, split over the
+/// machine's cores: paths are independent of each other (filters,
+/// rendering, the recipient's zones are most of a dry run's CPU), and the
+/// events come back in record order for [`settle`], which must see them in
+/// that order. Answers the page, its events and how many enrolled.
 async fn walk_all(
     wf: Arc<ValidWorkflow>,
     world: Arc<World>,
-    enrolled: Vec<Record>,
+    page: Vec<ScannedRecord>,
     contacts: HashMap<RecordId, Record>,
-    validated: HashSet<E164>,
+    contact_phones: HashSet<E164>,
     now: DateTime<Utc>,
-) -> (Vec<Record>, Vec<Event>) {
+) -> (Vec<ScannedRecord>, Vec<Event>, u64) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let evaluated = tokio::task::spawn_blocking(move || {
-        let per_thread = enrolled.len().div_ceil(threads).max(1);
-        let events = std::thread::scope(|scope| {
-            let parts: Vec<_> = enrolled
+        let per_thread = page.len().div_ceil(threads).max(1);
+        let (events, enrolled) = std::thread::scope(|scope| {
+            let parts: Vec<_> = page
                 .chunks(per_thread)
                 .enumerate()
-                .map(|(part, records)| {
-                    let (wf, world, contacts, validated) = (&wf, &world, &contacts, &validated);
+                .map(|(part, scanned)| {
+                    let (wf, world, contacts, contact_phones) =
+                        (&wf, &world, &contacts, &contact_phones);
                     scope.spawn(move || {
-                        let mut out = Vec::with_capacity(records.len());
-                        for (i, r) in records.iter().enumerate() {
+                        let mut out = Vec::with_capacity(scanned.len());
+                        let mut enrolled = 0u64;
+                        for (i, s) in scanned.iter().enumerate() {
+                            let states = s.enrollments.iter().copied();
+                            if !enrolls(wf, &s.record.properties, None, states) {
+                                continue;
+                            }
+                            enrolled += 1;
+                            let known = KnownPhones {
+                                own: &s.validated,
+                                others: Some(contact_phones),
+                            };
                             let index = part * per_thread + i;
-                            walk(wf, world, index, r, contacts, validated, now, &mut out);
+                            walk(wf, world, index, &s.record, contacts, known, now, &mut out);
                         }
-                        out
+                        (out, enrolled)
                     })
                 })
                 .collect();
-            parts
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect::<Vec<Event>>()
+            let mut events = Vec::new();
+            let mut enrolled = 0;
+            for part in parts {
+                let (out, n) = part.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                events.extend(out);
+                enrolled += n;
+            }
+            (events, enrolled)
         });
-        (enrolled, events)
+        (page, events, enrolled)
     })
     .await;
     evaluated.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -483,29 +499,22 @@ impl Engine {
         let _stop_reader = tokio_util::task::AbortOnDropHandle::new(reader);
         while let Some(page) = loaded.recv().await {
             let page = page?;
+            // The primary contacts of the page's enrolling records, in other
+            // than contact workflows (which records enroll is decided again
+            // in the parallel walk; in contact workflows only there).
             // Recipients already validated when their record was written
             // are not parsed again (libphonenumber is most of the walk).
-            let mut validated: HashSet<E164> = HashSet::new();
-            let mut enrolled: Vec<Record> = Vec::new();
-            for scanned in page {
-                let ScannedRecord {
-                    record,
-                    validated: phones,
-                    enrollments,
-                } = scanned;
-                if enrolls(&wf, &record.properties, None, enrollments.into_iter()) {
-                    validated.extend(phones);
-                    enrolled.push(record);
-                }
-            }
-            report.enrolled += enrolled.len() as u64;
-            let contacts: HashMap<RecordId, Record> =
+            let (contacts, contact_phones) =
                 if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
-                    HashMap::new()
+                    (HashMap::new(), HashSet::new())
                 } else {
-                    let ids: Vec<RecordId> = enrolled
+                    let ids: Vec<RecordId> = page
                         .iter()
-                        .filter_map(|r| r.primary_contact().cloned())
+                        .filter(|s| {
+                            let states = s.enrollments.iter().copied();
+                            enrolls(&wf, &s.record.properties, None, states)
+                        })
+                        .filter_map(|s| s.record.primary_contact().cloned())
                         .collect();
                     let contacts: HashMap<RecordId, Record> = self
                         .store()
@@ -515,22 +524,22 @@ impl Engine {
                         .map(|r| (r.id.clone(), r))
                         .collect();
                     let ids: Vec<RecordId> = contacts.keys().cloned().collect();
-                    validated.extend(
-                        self.store()
-                            .validated_phones(account, ObjectType::Contact, &ids)
-                            .await?,
-                    );
-                    contacts
+                    let phones = self
+                        .store()
+                        .validated_phones(account, ObjectType::Contact, &ids)
+                        .await?;
+                    (contacts, phones.into_iter().collect())
                 };
-            let (enrolled, events) = walk_all(
+            let (page, events, enrolled) = walk_all(
                 wf.clone(),
                 world.clone(),
-                enrolled,
+                page,
                 contacts,
-                validated,
+                contact_phones,
                 now,
             )
             .await;
+            report.enrolled += enrolled;
             let mut phones: Vec<&E164> = events
                 .iter()
                 .filter_map(|e| match e {
@@ -561,7 +570,7 @@ impl Engine {
                         &mut allowance,
                         &stored,
                         &changed,
-                        &enrolled[i],
+                        &page[i].record,
                         &p,
                         quiet,
                         &mut report,
@@ -570,7 +579,7 @@ impl Engine {
             }
             // Freeing a page's records (their property maps) is a good
             // share of a page's serial time; let another thread do it.
-            tokio::task::spawn_blocking(move || drop(enrolled));
+            tokio::task::spawn_blocking(move || drop(page));
         }
         Ok(report)
     }

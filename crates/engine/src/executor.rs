@@ -8,7 +8,7 @@
 use crate::consent::ledger_id;
 use crate::error::Result;
 use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
-use crate::send_sms::{prepare, PendingSend, Prepared, SendInputs};
+use crate::send_sms::{prepare, KnownPhones, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -343,7 +343,7 @@ impl Engine {
                             contact,
                             number: numbers.get(&step.from_number_id),
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
-                            validated: None,
+                            validated: KnownPhones::default(),
                         };
                         match prepare(step, &inputs) {
                             Prepared::Done {

@@ -58,10 +58,28 @@ pub(crate) struct SendInputs<'a> {
     pub contact: Option<&'a Record>,
     pub number: Option<&'a NumberRow>,
     pub user: Option<&'a UserRow>,
-    /// Numbers known valid (from the phone index, validated when their
-    /// record was written): a recipient already written in one of these
-    /// exact E.164 forms is taken without parsing it again. Empty: parse.
-    pub validated: Option<&'a foldhash::HashSet<E164>>,
+    /// Numbers known valid: a recipient already written in one of these
+    /// exact E.164 forms is taken without parsing it again.
+    pub validated: KnownPhones<'a>,
+}
+
+/// Phones from the phone index, validated when their record was written.
+/// The default knows none: every recipient is parsed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KnownPhones<'a> {
+    /// The record's own.
+    pub own: &'a [E164],
+    /// Other records' (a page's contacts).
+    pub others: Option<&'a foldhash::HashSet<E164>>,
+}
+
+impl KnownPhones<'_> {
+    fn get(&self, raw: &str) -> Option<&E164> {
+        self.own
+            .iter()
+            .find(|p| p.as_str() == raw)
+            .or_else(|| self.others?.get(raw))
+    }
 }
 
 fn property_of<'a>(
@@ -118,7 +136,7 @@ pub(crate) fn prepare(step: &SendSmsStep, inputs: &SendInputs<'_>) -> Prepared {
             "the recipient property and its fallback are empty",
         );
     };
-    let known = inputs.validated.and_then(|v| v.get(raw.trim()));
+    let known = inputs.validated.get(raw.trim());
     let to = match known {
         Some(p) => p.clone(),
         None => match E164::parse(&raw, Some(inputs.settings.default_country)) {
