@@ -21,6 +21,20 @@ pub struct ScannedRecord {
     pub enrollments: Vec<EnrollmentState>,
 }
 
+/// An element of a dry-run page: `[id, properties, associations,
+/// created_at, updated_at, enrollment states, phones]`, the phones on
+/// PostgreSQL only.
+#[derive(serde::Deserialize)]
+struct PageElement(
+    String,
+    Properties,
+    Vec<Association>,
+    i64,
+    i64,
+    Vec<String>,
+    #[serde(default)] Vec<(String, Option<String>, Option<i64>)>,
+);
+
 /// Values bound per query; both backends accept far more placeholders.
 const CHUNK: usize = 5000;
 
@@ -134,15 +148,6 @@ impl Store {
         // the account's phone index or the workflow's enrollment index
         // instead and read every entry of it for each record (48 s for one
         // page of 5,000).
-        let phones = PageExtra {
-            sqlite: "'[]'",
-            postgres: "(SELECT COALESCE(json_agg(json_build_array(p.phone, p.line_kind, p.calling_code)), '[]') \
-                       FROM (SELECT phone, line_kind, calling_code, account_id FROM record_phones \
-                             WHERE record_id = r.id OFFSET 0) p \
-                       WHERE p.account_id = r.account_id \
-                       AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL)",
-            join: None,
-        };
         let states = match workflow {
             Some(_) => PageExtra {
                 sqlite: "(SELECT json_group_array(e.state) FROM enrollments e \
@@ -159,7 +164,20 @@ impl Store {
                 join: None,
             },
         };
-        let extra = [phones, states];
+        // PostgreSQL only; SQLite reads the range's phones below.
+        let phones = PageExtra {
+            sqlite: "'[]'",
+            postgres: "(SELECT COALESCE(json_agg(json_build_array(p.phone, p.line_kind, p.calling_code)), '[]') \
+                       FROM (SELECT phone, line_kind, calling_code, account_id FROM record_phones \
+                             WHERE record_id = r.id OFFSET 0) p \
+                       WHERE p.account_id = r.account_id \
+                       AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL)",
+            join: None,
+        };
+        let extra = match self.backend {
+            Backend::Sqlite => vec![states],
+            Backend::Postgres => vec![states, phones],
+        };
         let sql = record_range_sql(self.backend, &extra);
         let mut q = sqlx::query(&sql)
             .bind(account.as_str())
@@ -171,17 +189,7 @@ impl Store {
         }
         let mut read = self.reads().begin().await?;
         let row = q.fetch_one(&mut *read).await?;
-        type Scanned = (
-            String,
-            ObjectType,
-            Properties,
-            Vec<Association>,
-            i64,
-            i64,
-            Vec<(String, Option<String>, Option<i64>)>,
-            Vec<String>,
-        );
-        let mut scanned = folded::<Scanned>(&row)?;
+        let mut scanned = folded::<PageElement>(&row)?;
         in_id_order(&mut scanned, |s| s.0.as_str());
         let mut ranged = match self.backend {
             Backend::Sqlite => {
@@ -207,8 +215,7 @@ impl Store {
         };
         read.commit().await?;
         let mut records: Vec<ScannedRecord> = Vec::with_capacity(scanned.len());
-        for (id, object_type, properties, associations, created, updated, phones, states) in scanned
-        {
+        for PageElement(id, properties, associations, created, updated, states, phones) in scanned {
             let line = |phone: String, kind: Option<&str>, code: Option<i64>| {
                 let kind = LineKind::parse(kind?)?;
                 let calling_code = u16::try_from(code?).ok()?;
