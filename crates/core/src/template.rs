@@ -571,27 +571,28 @@ impl Template {
     /// Renders the template. Fails as a whole, never half-rendered, when a
     /// token is empty without a default.
     pub fn render(&self, ctx: &TemplateContext) -> Result<String, RenderError> {
-        match self
-            .plain
-            .as_ref()
-            .map(|p| p.render(|name| ctx.found(name)))
-        {
-            Some(Ok(text)) => Ok(text),
-            Some(Err(plain::Stop::Missing(token))) => Err(RenderError::MissingToken { token }),
-            Some(Err(plain::Stop::NotPlain)) | None => self.render_jinja(ctx),
-        }
+        self.render_plain_or(|name| ctx.found(name), || self.render_jinja(ctx))
     }
 
     /// [`Template::render`] from borrowed properties.
     pub fn render_scope(&self, scope: &RenderScope<'_>) -> Result<String, RenderError> {
-        match self
-            .plain
-            .as_ref()
-            .map(|p| p.render(|name| scope.found(name)))
-        {
+        self.render_plain_or(
+            |name| scope.found(name),
+            || self.render_jinja(&scope.context(self)),
+        )
+    }
+
+    /// The plain render (see [`plain`]) from `lookup` when the template has
+    /// a plain form and its values are plain; `jinja` otherwise.
+    fn render_plain_or<'a>(
+        &self,
+        lookup: impl Fn(&str) -> Option<plain::Found<'a>>,
+        jinja: impl FnOnce() -> Result<String, RenderError>,
+    ) -> Result<String, RenderError> {
+        match self.plain.as_ref().map(|p| p.render(lookup)) {
             Some(Ok(text)) => Ok(text),
             Some(Err(plain::Stop::Missing(token))) => Err(RenderError::MissingToken { token }),
-            Some(Err(plain::Stop::NotPlain)) | None => self.render_jinja(&scope.context(self)),
+            Some(Err(plain::Stop::NotPlain)) | None => jinja(),
         }
     }
 

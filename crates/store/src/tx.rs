@@ -231,13 +231,14 @@ impl StoreTx {
             return Err(StoreError::NotFound);
         }
         sqlx::query(
-            "DELETE FROM record_phones WHERE account_id = $1 AND object_type = $2 AND record_id = $3",
+            "DELETE FROM record_phones \
+             WHERE account_id = $1 AND object_type = $2 AND record_id = $3",
         )
         .bind(account.as_str())
         .bind(record.object_type.as_str())
         .bind(record.id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        .execute(&mut *self.tx)
+        .await?;
         // A deleted record leaves its workflows (HubSpot unenrolls it too).
         sqlx::query(
             "UPDATE enrollments SET state = 'unenrolled', due_at = NULL, lease_owner = NULL, lease_until = NULL \
