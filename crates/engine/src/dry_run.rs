@@ -23,7 +23,7 @@ use crate::records::enrolls;
 use crate::send_sms::{prepare, KnownPhones, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Utc};
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use serde::Serialize;
 use smsflow_core::account::AccountSettings;
 use smsflow_core::consent::{ConsentStatus, Purpose};
@@ -293,51 +293,67 @@ fn settle(
     }
 }
 
-/// Decides which records of a page enroll and walks them, split over the
-/// machine's cores: paths are independent of each other (filters,
-/// rendering, the recipient's zones are most of a dry run's CPU), and the
-/// events come back in record order for [`settle`], which must see them in
-/// that order. Answers the page, its events and how many enrolled.
+/// What the walk of a page reads besides the page and the account.
+#[derive(Default)]
+struct PageLookups {
+    /// Which records enroll, when that was decided before the walk (to
+    /// fetch their primary contacts); else the walk decides.
+    enrolling: Option<Vec<bool>>,
+    /// The primary contacts of the enrolling records (other than contact
+    /// workflows), and their validated phones.
+    contacts: HashMap<RecordId, Record>,
+    contact_phones: HashSet<E164>,
+}
+
+/// Walks the records of a page that enroll, split over the machine's
+/// cores: paths are independent of each other (filters, rendering, the
+/// recipient's zones are most of a dry run's CPU), and the events come back
+/// in record order for [`settle`], which must see them in that order.
+/// Answers the events and how many records enrolled.
 async fn walk_all(
     wf: Arc<ValidWorkflow>,
     world: Arc<World>,
-    page: Vec<ScannedRecord>,
-    contacts: HashMap<RecordId, Record>,
-    contact_phones: HashSet<E164>,
+    page: Arc<Vec<ScannedRecord>>,
+    lookups: Arc<PageLookups>,
     now: DateTime<Utc>,
-) -> (Vec<ScannedRecord>, Vec<Event>, u64) {
+) -> (Vec<Event>, u64) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = page.len().div_ceil(threads).max(1);
     let parts = page.len().div_ceil(per_thread);
-    let shared = Arc::new((page, contacts, contact_phones));
     // On tokio's blocking threads, which live on between pages: a thread
     // spawned per page started a fresh allocator heap each time, and
     // handing its memory back was a few per cent of a run.
     let handles: Vec<_> = (0..parts)
         .map(|part| {
-            let (wf, world, shared) = (wf.clone(), world.clone(), shared.clone());
+            let (wf, world, page, lookups) =
+                (wf.clone(), world.clone(), page.clone(), lookups.clone());
             tokio::task::spawn_blocking(move || {
-                let (page, contacts, contact_phones) = &*shared;
                 let first = part * per_thread;
                 let scanned = &page[first..(first + per_thread).min(page.len())];
                 let mut out = Vec::with_capacity(scanned.len());
                 let mut enrolled = 0u64;
                 for (i, s) in scanned.iter().enumerate() {
-                    let states = s.enrollments.iter().copied();
-                    if !enrolls(&wf, &s.record.properties, None, states) {
+                    let enrolls_now = match &lookups.enrolling {
+                        Some(decided) => decided[first + i],
+                        None => {
+                            let states = s.enrollments.iter().copied();
+                            enrolls(&wf, &s.record.properties, None, states)
+                        }
+                    };
+                    if !enrolls_now {
                         continue;
                     }
                     enrolled += 1;
                     let known = KnownPhones {
                         own: &s.validated,
-                        others: Some(contact_phones),
+                        others: Some(&lookups.contact_phones),
                     };
                     walk(
                         &wf,
                         &world,
                         first + i,
                         &s.record,
-                        contacts,
+                        &lookups.contacts,
                         known,
                         now,
                         &mut out,
@@ -356,12 +372,7 @@ async fn walk_all(
         events.extend(out);
         enrolled += n;
     }
-    // Every part has finished with the page: this is the last reference.
-    let page = match Arc::try_unwrap(shared) {
-        Ok((page, _, _)) => page,
-        Err(_) => unreachable!("the walk's parts are done with the page"),
-    };
-    (page, events, enrolled)
+    (events, enrolled)
 }
 
 /// Pages read at once by [`read_pages`].
@@ -380,29 +391,31 @@ async fn read_pages(
     saved: Option<WorkflowId>,
     pages: tokio::sync::mpsc::Sender<StoreResult<Vec<ScannedRecord>>>,
 ) {
-    let last = match store.last_record_id(&account, object_type).await {
-        Ok(Some(last)) => last,
-        Ok(None) => return,
-        Err(e) => {
-            let _ = pages.send(Err(e)).await;
-            return;
-        }
+    if let Err(e) = cut_and_read(&store, &account, object_type, saved, &pages).await {
+        let _ = pages.send(Err(e)).await;
+    }
+}
+
+/// [`read_pages`]; an error reading a page is sent on with the page, and
+/// an error cutting the pages is answered.
+async fn cut_and_read(
+    store: &Store,
+    account: &AccountId,
+    object_type: ObjectType,
+    saved: Option<WorkflowId>,
+    pages: &tokio::sync::mpsc::Sender<StoreResult<Vec<ScannedRecord>>>,
+) -> StoreResult<()> {
+    let Some(last) = store.last_record_id(account, object_type).await? else {
+        return Ok(());
     };
     let mut reading = VecDeque::new();
     let mut after: Option<String> = None;
     let mut cut_all = false;
     loop {
         while !cut_all && reading.len() < READERS {
-            let end = match store
-                .record_page_end(&account, object_type, after.as_deref(), PAGE)
-                .await
-            {
-                Ok(end) => end,
-                Err(e) => {
-                    let _ = pages.send(Err(e)).await;
-                    return;
-                }
-            };
+            let end = store
+                .record_page_end(account, object_type, after.as_deref(), PAGE)
+                .await?;
             let until = end.filter(|e| *e < last).unwrap_or_else(|| last.clone());
             cut_all = until == last;
             let from = after.replace(until.clone());
@@ -422,14 +435,15 @@ async fn read_pages(
             )));
         }
         let Some(next) = reading.pop_front() else {
-            return;
+            return Ok(());
         };
         let page = next
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let failed = page.is_err();
+        // The run stopped listening, or has the error: nothing more to read.
         if pages.send(page).await.is_err() || failed {
-            return;
+            return Ok(());
         }
     }
 }
@@ -512,43 +526,52 @@ impl Engine {
         let _stop_reader = tokio_util::task::AbortOnDropHandle::new(reader);
         while let Some(page) = loaded.recv().await {
             let page = page?;
-            // The primary contacts of the page's enrolling records, in other
-            // than contact workflows (which records enroll is decided again
-            // in the parallel walk; in contact workflows only there).
-            // Recipients already validated when their record was written
-            // are not parsed again (libphonenumber is most of the walk).
-            let (contacts, contact_phones) =
-                if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
-                    (HashMap::new(), HashSet::new())
-                } else {
-                    let ids: Vec<RecordId> = page
-                        .iter()
-                        .filter(|s| {
-                            let states = s.enrollments.iter().copied();
-                            enrolls(&wf, &s.record.properties, None, states)
-                        })
-                        .filter_map(|s| s.record.primary_contact().cloned())
-                        .collect();
-                    let contacts: HashMap<RecordId, Record> = self
-                        .store()
-                        .get_records(account, &ids)
-                        .await?
-                        .into_iter()
-                        .map(|r| (r.id.clone(), r))
-                        .collect();
-                    let ids: Vec<RecordId> = contacts.keys().cloned().collect();
-                    let phones = self
-                        .store()
-                        .validated_phones(account, ObjectType::Contact, &ids)
-                        .await?;
-                    (contacts, phones.into_iter().collect())
-                };
-            let (page, events, enrolled) = walk_all(
+            // In other than contact workflows the message goes to the
+            // primary contacts of the enrolling records: which records
+            // enroll is decided here, to fetch those contacts, instead of
+            // in the walk. Recipients already validated when their record
+            // was written are not parsed again (libphonenumber is most of
+            // the walk).
+            let lookups = if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
+                PageLookups::default()
+            } else {
+                let enrolling: Vec<bool> = page
+                    .iter()
+                    .map(|s| {
+                        let states = s.enrollments.iter().copied();
+                        enrolls(&wf, &s.record.properties, None, states)
+                    })
+                    .collect();
+                let ids: Vec<RecordId> = page
+                    .iter()
+                    .zip(&enrolling)
+                    .filter(|(_, enrolls)| **enrolls)
+                    .filter_map(|(s, _)| s.record.primary_contact().cloned())
+                    .collect();
+                let contacts: HashMap<RecordId, Record> = self
+                    .store()
+                    .get_records(account, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r))
+                    .collect();
+                let ids: Vec<RecordId> = contacts.keys().cloned().collect();
+                let phones = self
+                    .store()
+                    .validated_phones(account, ObjectType::Contact, &ids)
+                    .await?;
+                PageLookups {
+                    enrolling: Some(enrolling),
+                    contacts,
+                    contact_phones: phones.into_iter().collect(),
+                }
+            };
+            let page = Arc::new(page);
+            let (events, enrolled) = walk_all(
                 wf.clone(),
                 world.clone(),
-                page,
-                contacts,
-                contact_phones,
+                page.clone(),
+                Arc::new(lookups),
                 now,
             )
             .await;

@@ -35,6 +35,17 @@ struct PageElement(
     #[serde(default)] Vec<(String, Option<String>, Option<i64>)>,
 );
 
+/// A phone of the phone index as validated when its record was written:
+/// `None` when it was stored without its line.
+fn indexed_phone(phone: String, kind: Option<&str>, calling_code: Option<i64>) -> Option<E164> {
+    let kind = LineKind::parse(kind?)?;
+    let calling_code = u16::try_from(calling_code?).ok()?;
+    Some(E164::from_trusted_with_line(
+        phone,
+        Line { calling_code, kind },
+    ))
+}
+
 /// Values bound per query; both backends accept far more placeholders.
 const CHUNK: usize = 5000;
 
@@ -65,15 +76,12 @@ impl Store {
                 q = q.bind(id.as_str());
             }
             for r in q.fetch_all(self.reads()).await? {
-                let kind = LineKind::parse(&text(&r, "line_kind")?);
-                let code: Option<i64> = r.try_get("calling_code")?;
-                let code = code.and_then(|c| u16::try_from(c).ok());
-                if let (Some(kind), Some(calling_code)) = (kind, code) {
-                    out.push(E164::from_trusted_with_line(
-                        text(&r, "phone")?,
-                        Line { calling_code, kind },
-                    ));
-                }
+                let kind = text(&r, "line_kind")?;
+                out.extend(indexed_phone(
+                    text(&r, "phone")?,
+                    Some(&kind),
+                    r.try_get("calling_code")?,
+                ));
             }
         }
         Ok(out)
@@ -216,24 +224,16 @@ impl Store {
         read.commit().await?;
         let mut records: Vec<ScannedRecord> = Vec::with_capacity(scanned.len());
         for PageElement(id, properties, associations, created, updated, states, phones) in scanned {
-            let line = |phone: String, kind: Option<&str>, code: Option<i64>| {
-                let kind = LineKind::parse(kind?)?;
-                let calling_code = u16::try_from(code?).ok()?;
-                Some(E164::from_trusted_with_line(
-                    phone,
-                    Line { calling_code, kind },
-                ))
-            };
             let mut validated: Vec<E164> = phones
                 .into_iter()
-                .filter_map(|(phone, kind, code)| line(phone, kind.as_deref(), code))
+                .filter_map(|(phone, kind, code)| indexed_phone(phone, kind.as_deref(), code))
                 .collect();
             // The range's phones (SQLite), in record order as the records
             // are. A phone of no record of the range (none is left behind
             // by a delete, but the index cannot promise it) is passed over.
             while ranged.next_if(|p| p.0.as_str() < id.as_str()).is_some() {}
             while let Some((_, phone, kind, code)) = ranged.next_if(|p| p.0 == id) {
-                validated.extend(line(phone, Some(&kind), Some(code)));
+                validated.extend(indexed_phone(phone, Some(&kind), Some(code)));
             }
             let enrollments = states
                 .iter()
