@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use smsflow_core::clock::SystemClock;
+use smsflow_core::clock::{ManualClock, SystemClock};
 use smsflow_core::ids::{AccountId, WorkflowId};
 use smsflow_core::message::MessageStatus;
 use smsflow_core::object::ObjectType;
@@ -374,6 +374,62 @@ async fn r12_message_stuck_in_sending_after_a_crash_is_reconciled_or_unknown() {
             .find(|l| l.message_id.as_ref() == Some(&found.id))
             .unwrap();
         assert_eq!(ok_log.outcome.as_str(), "succeeded", "{backend}");
+        store.close().await;
+    }
+}
+
+/// R12: a node commits its sends already leased to itself (the provider
+/// deduplicates) and dies before handing them off. Another node leaves
+/// them alone while the lease holds, then its reaper puts them back in the
+/// outbox and they go out once each, under the keys they were created with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r12_messages_a_node_kept_for_itself_go_out_once_after_it_dies() {
+    for backend in TestBackend::ALL {
+        let db = test_db(backend).await;
+        let store = Store::connect(&db.url).await.unwrap();
+        let gateway = FakeGateway::start(Faults::default()).await;
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let node = |n: usize, dispatch_batch: i64| {
+            let http: Arc<dyn Provider> = Arc::new(HttpGateway::new(gateway.url.clone(), None));
+            Engine::with_providers(
+                store.clone(),
+                clock.clone(),
+                EngineConfig {
+                    dispatch_batch,
+                    ..config(n)
+                },
+                vec![http],
+            )
+        };
+        // A dispatch batch of 0: the node runs its steps, keeps their
+        // messages for a hand-off that never comes, and is gone.
+        let dying = node(1, 0);
+        let s = setup(&dying, "http", 100, 100, 3).await;
+        let round = dying.run_once().await.unwrap();
+        assert_eq!((round.steps, round.dispatched), (3, 0), "{backend}");
+        drop(dying);
+        assert_eq!(
+            count_status(&store, &s.account, MessageStatus::Sending).await,
+            3,
+            "{backend}: committed leased to the node"
+        );
+
+        let survivor = node(2, 128);
+        survivor.drain().await.unwrap();
+        assert_eq!(gateway.counts().keys, 0, "{backend}: the lease still holds");
+        clock.advance(chrono::Duration::seconds(3));
+        survivor.drain().await.unwrap();
+        let c = gateway.counts();
+        assert_eq!(
+            (c.keys, c.repeats, c.duplicate_recipients),
+            (3, 0, 0),
+            "{backend}"
+        );
+        assert_eq!(
+            count_status(&store, &s.account, MessageStatus::Sent).await,
+            3,
+            "{backend}"
+        );
         store.close().await;
     }
 }

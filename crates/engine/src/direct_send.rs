@@ -267,7 +267,7 @@ impl Engine {
                 at: now,
             })
             .collect();
-        tx.ensure_conversations(
+        tx.upsert_conversations(
             account,
             &[(conv.clone(), p.number_id.clone(), p.to.clone())],
             now,
@@ -281,8 +281,6 @@ impl Engine {
         }])
         .await?;
         tx.insert_engagements(&engagements).await?;
-        tx.touch_conversations(std::slice::from_ref(&conv), now)
-            .await?;
         if let Some(h) = &send.hubspot {
             tx.insert_hubspot_logs(&[HubspotLogRow {
                 id: format!("hsl_{}", ulid::Ulid::new().to_string().to_lowercase()),

@@ -47,10 +47,15 @@ impl Engine {
         let now = self.now();
         let cfg = &self.inner.config;
         let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
-        let claimed = self
-            .store()
-            .claim_outbox(&cfg.node_id, now, now + lease, cfg.dispatch_batch)
-            .await?;
+        let mut claimed = self.take_in_hand(cfg.dispatch_batch);
+        let room = cfg.dispatch_batch - claimed.len() as i64;
+        if room > 0 {
+            claimed.extend(
+                self.store()
+                    .claim_outbox(&cfg.node_id, now, now + lease, room)
+                    .await?,
+            );
+        }
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -198,6 +203,28 @@ impl Engine {
             self.store().push_pace(&bucket, until).await?;
         }
         Ok(n)
+    }
+
+    /// Keeps messages this node committed leased to itself for its next
+    /// dispatch.
+    pub(crate) fn hand_over(&self, messages: Vec<OutboxMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        self.inner
+            .in_hand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(messages);
+    }
+
+    /// Up to `limit` of the messages handed over, oldest first.
+    fn take_in_hand(&self, limit: i64) -> Vec<OutboxMessage> {
+        let mut in_hand = self.inner.in_hand.lock().unwrap_or_else(|e| e.into_inner());
+        let n = in_hand
+            .len()
+            .min(usize::try_from(limit.max(0)).unwrap_or(0));
+        in_hand.drain(..n).collect()
     }
 
     /// Reserves pacing slots for a claimed batch; returns the messages that

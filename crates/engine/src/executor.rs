@@ -25,16 +25,50 @@ use smsflow_core::phone::E164;
 use smsflow_core::workflow::Step;
 use smsflow_store::{
     ActionLogRow, ClaimedEnrollment, ConsentChange, EngagementRow, EnrollmentState,
-    EnrollmentUpdate, MessageRow, NewMessage, RecordWrite, StoreError, StoreTx, WorkflowState,
+    EnrollmentUpdate, MessageRow, NewMessage, OutboxMessage, RecordWrite, StoreError, StoreTx,
+    WorkflowState,
 };
 use std::collections::{BTreeMap, HashMap};
 
 /// Where an enrollment goes after this round.
+#[derive(Clone)]
 struct Next {
     state: EnrollmentState,
     step: i64,
     due_at: Option<DateTime<Utc>>,
     error: Option<String>,
+}
+
+impl Next {
+    /// The enrollment goes on at `pc` in the next round, or is completed
+    /// now when nothing but jumps is left from there: an enrollment whose
+    /// last action ran must not be claimed again a round later only to be
+    /// marked done (that second claim, read and update was a third of a
+    /// one-action workflow's writes).
+    fn resume(program: &[Step], mut pc: usize, now: DateTime<Utc>) -> Self {
+        // Jumps only go forward (`ValidWorkflow` compiles them so), which
+        // bounds the walk; the counter guards it anyway.
+        for _ in 0..=program.len() {
+            match program.get(pc) {
+                Some(Step::Jump { to }) => pc = *to,
+                Some(_) => break,
+                None => {
+                    return Next {
+                        state: EnrollmentState::Completed,
+                        step: pc.min(program.len()) as i64,
+                        due_at: None,
+                        error: None,
+                    }
+                }
+            }
+        }
+        Next {
+            state: EnrollmentState::Active,
+            step: pc as i64,
+            due_at: Some(now),
+            error: None,
+        }
+    }
 }
 
 /// One enrollment's send waiting for the limit check.
@@ -43,9 +77,12 @@ struct SendJob {
     pc: usize,
     action_id: String,
     pending: PendingSend,
+    /// Where the enrollment goes once the send is decided (sent, skipped
+    /// or failed).
+    after: Next,
 }
 
-/// Everything one batch writes.
+/// Everything one batch writes, and what it must know to write it.
 #[derive(Default)]
 struct BatchWrites {
     next: Vec<Option<Next>>,
@@ -54,6 +91,12 @@ struct BatchWrites {
     record_writes: Vec<RecordWrite>,
     consents: Vec<ConsentChange>,
     engagements: Vec<EngagementRow>,
+    /// Whether each provider of the batch's sends deduplicates, looked up
+    /// before the transaction.
+    dedupes: HashMap<String, bool>,
+    /// The batch's messages inserted leased to this node, handed to its
+    /// dispatcher once the batch commits.
+    in_hand: Vec<OutboxMessage>,
 }
 
 /// Conversations are keyed by (account, number, phone); a derived id lets a
@@ -248,12 +291,7 @@ impl Engine {
                         });
                         records.insert(updated.id.clone(), updated);
                         w.logs.push(log(action_id, Outcome::Succeeded, None, None));
-                        break Some(Next {
-                            state: EnrollmentState::Active,
-                            step: pc as i64 + 1,
-                            due_at: Some(now),
-                            error: None,
-                        });
+                        break Some(Next::resume(&wf.program, pc + 1, now));
                     }
                     Step::ManageSubscription(m) => {
                         // R20: contact workflows only (validated), on the
@@ -317,12 +355,7 @@ impl Engine {
                                 ));
                             }
                         }
-                        break Some(Next {
-                            state: EnrollmentState::Active,
-                            step: pc as i64 + 1,
-                            due_at: Some(now),
-                            error: None,
-                        });
+                        break Some(Next::resume(&wf.program, pc + 1, now));
                     }
                     Step::SendSms(step) => {
                         if let Some(uid) = &step.sender_user_id {
@@ -357,12 +390,7 @@ impl Engine {
                                     Some(code),
                                     Some(reason),
                                 ));
-                                break Some(Next {
-                                    state: EnrollmentState::Active,
-                                    step: pc as i64 + 1,
-                                    due_at: Some(now),
-                                    error: None,
-                                });
+                                break Some(Next::resume(&wf.program, pc + 1, now));
                             }
                             Prepared::Send(pending) => {
                                 w.sends.push(SendJob {
@@ -370,6 +398,7 @@ impl Engine {
                                     pc,
                                     action_id: step.action_id.clone(),
                                     pending: *pending,
+                                    after: Next::resume(&wf.program, pc + 1, now),
                                 });
                                 break None; // decided in the transaction
                             }
@@ -399,6 +428,18 @@ impl Engine {
             phone_entries.extend(self.phone_index(account, *t, &recs).await?);
         }
 
+        // Messages to providers that deduplicate are inserted leased to
+        // this node and handed off from memory, without an outbox claim.
+        for s in &w.sends {
+            if !w.dedupes.contains_key(&s.pending.provider) {
+                let dedupes = self
+                    .provider_for(account, &s.pending.provider)
+                    .await
+                    .is_some_and(|p| p.is_idempotent());
+                w.dedupes.insert(s.pending.provider.clone(), dedupes);
+            }
+        }
+
         let mut tx = self.store().begin().await?;
         let result = self
             .commit_batch(&mut tx, account, &settings, batch, &mut w, now)
@@ -423,6 +464,7 @@ impl Engine {
         match result {
             Ok(()) => {
                 tx.commit().await?;
+                self.hand_over(w.in_hand);
                 Ok(())
             }
             Err(e) => {
@@ -490,12 +532,7 @@ impl Engine {
             match gate_send(settings, p, purpose, status_of, now) {
                 Gate::Skip { code, reason } => {
                     w.logs.push(entry(Outcome::Skipped, code, reason));
-                    w.next[job.enrollment] = Some(Next {
-                        state: EnrollmentState::Active,
-                        step: job.pc as i64 + 1,
-                        due_at: Some(now),
-                        error: None,
-                    });
+                    w.next[job.enrollment] = Some(job.after.clone());
                     continue;
                 }
                 Gate::Defer { until } => {
@@ -534,6 +571,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let tz = settings.time_zone;
+        let lease = &self.inner.config.lease;
+        let lease_until = now + Duration::from_std(*lease).unwrap_or(Duration::seconds(60));
         let limits = settings.limits;
         // Group sends by the counters they draw on; one reservation per group.
         let mut groups: BTreeMap<(NumberId, Option<UserId>), Vec<usize>> = BTreeMap::new();
@@ -544,6 +583,7 @@ impl Engine {
                 .push(j);
         }
         let mut messages = Vec::new();
+        let mut leased = Vec::new();
         let mut engagements = Vec::new();
         let mut conversations = Vec::new();
         for ((number, user), jobs) in groups {
@@ -576,7 +616,8 @@ impl Engine {
                     let message_id = MessageId::generate();
                     let conv = conversation_id(account, &p.number_id, &p.to);
                     conversations.push((conv.clone(), p.number_id.clone(), p.to.clone()));
-                    messages.push(NewMessage {
+                    let in_hand = w.dedupes.get(&p.provider).copied().unwrap_or(false);
+                    let message = NewMessage {
                         row: MessageRow {
                             id: message_id.clone(),
                             direction: Direction::Outbound,
@@ -585,7 +626,11 @@ impl Engine {
                             body: p.body.clone(),
                             encoding: p.info.encoding,
                             segments: i64::from(p.info.segments),
-                            status: MessageStatus::Queued,
+                            status: if in_hand {
+                                MessageStatus::Sending
+                            } else {
+                                MessageStatus::Queued
+                            },
                             provider: p.provider.clone(),
                             provider_message_id: None,
                             error_code: None,
@@ -600,7 +645,8 @@ impl Engine {
                             // Same enrollment, same step: same key, however
                             // often the step is retried (R12).
                             idempotency_key: Some(format!("{}:{}", e.id, job.pc)),
-                            attempts: 0,
+                            // Inserted leased: the hand-off is its first attempt.
+                            attempts: i64::from(in_hand),
                             created_at: now,
                             updated_at: now,
                             handed_off_at: None,
@@ -608,7 +654,12 @@ impl Engine {
                         account_id: account.clone(),
                         due_at: Some(now),
                         counted_periods: periods.clone(),
-                    });
+                    };
+                    if in_hand {
+                        leased.push(message);
+                    } else {
+                        messages.push(message);
+                    }
                     for rec in std::iter::once(&e.record_id).chain(p.contact_id.as_ref()) {
                         engagements.push(EngagementRow {
                             id: EngagementId::generate(),
@@ -621,12 +672,7 @@ impl Engine {
                         });
                     }
                     entry.message_id = Some(message_id);
-                    w.next[job.enrollment] = Some(Next {
-                        state: EnrollmentState::Active,
-                        step: job.pc as i64 + 1,
-                        due_at: Some(now),
-                        error: None,
-                    });
+                    w.next[job.enrollment] = Some(job.after.clone());
                 } else {
                     let key = grant.exhausted.clone();
                     let (window, what) = match &key {
@@ -655,12 +701,7 @@ impl Engine {
                             entry.reason = Some(format!(
                                 "the {what} limit of {limit} messages is reached; not retried"
                             ));
-                            w.next[job.enrollment] = Some(Next {
-                                state: EnrollmentState::Active,
-                                step: job.pc as i64 + 1,
-                                due_at: Some(now),
-                                error: None,
-                            });
+                            w.next[job.enrollment] = Some(job.after.clone());
                         }
                         OnLimit::Defer => {
                             let wake = next_window_start(now, tz, window);
@@ -681,12 +722,11 @@ impl Engine {
                 w.logs.push(entry);
             }
         }
-        tx.ensure_conversations(account, &conversations, now)
+        tx.upsert_conversations(account, &conversations, now)
             .await?;
-        let conv_ids: Vec<ConversationId> =
-            conversations.iter().map(|(c, _, _)| c.clone()).collect();
-        tx.touch_conversations(&conv_ids, now).await?;
         tx.insert_messages(&messages).await?;
+        tx.insert_messages_leased(&leased, Some((&self.inner.config.node_id, lease_until)))
+            .await?;
         tx.insert_engagements(&engagements).await?;
         tx.insert_action_logs(&w.logs).await?;
         let updates: Vec<EnrollmentUpdate> = batch
@@ -707,9 +747,17 @@ impl Engine {
             .collect();
         tx.update_enrollments(&self.inner.config.node_id, &updates, now)
             .await?;
-        if !messages.is_empty() {
+        if !messages.is_empty() || !leased.is_empty() {
             self.wake();
         }
+        w.in_hand = leased
+            .into_iter()
+            .map(|m| OutboxMessage {
+                account_id: m.account_id,
+                row: m.row,
+                counted_periods: m.counted_periods,
+            })
+            .collect();
         Ok(())
     }
 }

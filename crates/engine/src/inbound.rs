@@ -282,7 +282,7 @@ impl Engine {
         // A reply to HubSpot's action is logged on its record too (R14).
         let hubspot_logs = self.hubspot_reply_logs(account, &conv, &inbound).await?;
         let mut tx = self.store().begin().await?;
-        tx.ensure_conversations(
+        tx.upsert_conversations(
             account,
             &[(conv.clone(), number.id.clone(), from.clone())],
             now,
@@ -342,8 +342,6 @@ impl Engine {
             });
         }
         tx.insert_messages(&messages).await?;
-        tx.touch_conversations(std::slice::from_ref(&conv), now)
-            .await?;
         if let Some(reason) = &flag {
             tx.flag_conversation(&conv, Some(reason)).await?;
         }

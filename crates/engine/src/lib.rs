@@ -121,6 +121,11 @@ struct Inner {
     config: EngineConfig,
     compiled: compiled::Cache,
     wake: Notify,
+    /// Messages this node's step rounds committed already leased to it, to
+    /// be handed off by its next dispatch without being claimed (only for
+    /// providers that deduplicate: should the node die first, the reaper
+    /// puts them back in the outbox under the same key).
+    in_hand: std::sync::Mutex<Vec<smsflow_store::OutboxMessage>>,
 }
 
 impl Engine {
@@ -149,6 +154,7 @@ impl Engine {
                 config,
                 compiled: compiled::Cache::default(),
                 wake: Notify::new(),
+                in_hand: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }

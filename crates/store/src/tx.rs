@@ -454,15 +454,21 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Creates the conversations (number, phone) that do not exist yet.
-    pub async fn ensure_conversations(
+    /// Opens the conversations (number, phone) that do not exist yet and
+    /// marks every one of them as having a message at `at`: one upsert
+    /// instead of an insert and an update per conversation.
+    pub async fn upsert_conversations(
         &mut self,
         account: &AccountId,
         list: &[(ConversationId, NumberId, E164)],
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // PostgreSQL refuses an upsert that meets the same row twice; a
+        // batch may send to one phone from one number more than once.
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
         let rows = list
             .iter()
+            .filter(|(id, _, _)| seen.insert(id))
             .map(|(id, number, phone)| {
                 vec![
                     t(id.as_str()),
@@ -470,19 +476,42 @@ impl StoreTx {
                     t(number.as_str()),
                     t(phone.as_str()),
                     i(ms(at)),
+                    i(ms(at)),
                 ]
             })
             .collect();
         self.insert_rows(
             "conversations",
-            &["id", "account_id", "number_id", "phone", "created_at"],
+            &[
+                "id",
+                "account_id",
+                "number_id",
+                "phone",
+                "created_at",
+                "last_message_at",
+            ],
             rows,
-            "ON CONFLICT (id) DO NOTHING",
+            "ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at",
         )
         .await
     }
 
     pub async fn insert_messages(&mut self, list: &[NewMessage]) -> Result<()> {
+        self.insert_messages_leased(list, None).await
+    }
+
+    /// Inserts messages, leased to `lease`'s owner until its time when
+    /// given: a node that hands its own new messages off at once needs no
+    /// claim of them (their status and attempts say `sending`, 1).
+    pub async fn insert_messages_leased(
+        &mut self,
+        list: &[NewMessage],
+        lease: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<()> {
+        let (owner, until) = match lease {
+            Some((owner, until)) => (Some(owner), Some(ms(until))),
+            None => (None, None),
+        };
         let rows = list
             .iter()
             .map(|m| {
@@ -513,6 +542,8 @@ impl StoreTx {
                     i(ms(r.created_at)),
                     i(ms(r.updated_at)),
                     oi(r.handed_off_at.map(ms)),
+                    ot(owner),
+                    oi(until),
                 ]
             })
             .collect();
@@ -544,6 +575,8 @@ impl StoreTx {
                 "created_at",
                 "updated_at",
                 "handed_off_at",
+                "lease_owner",
+                "lease_until",
             ],
             rows,
             "",

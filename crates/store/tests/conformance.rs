@@ -17,8 +17,8 @@ use serde_json::json;
 use smsflow_core::account::AccountSettings;
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
-    AccountId, ActionLogId, EngagementId, EnrollmentId, MessageId, NumberId, RecordId, UserId,
-    WorkflowId,
+    AccountId, ActionLogId, ConversationId, EngagementId, EnrollmentId, MessageId, NumberId,
+    RecordId, UserId, WorkflowId,
 };
 use smsflow_core::limits::{CounterKey, CounterSubject, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
@@ -57,6 +57,8 @@ smsflow_testkit::on_both_stores!(
     r3_a_directory_sync_creates_numbers_users_and_links_once,
     r3_a_resync_follows_the_provider_and_keeps_what_messages_reference,
     r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come,
+    r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it_back,
+    a_conversation_upsert_opens_each_thread_once_and_moves_its_last_message,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1378,6 +1380,113 @@ async fn outbox_claims_hand_off_retry_and_failure(store: &Store) {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.next_due().await.unwrap(), Some(later.due_at.unwrap()));
+}
+
+/// A node inserts the messages it will hand off itself already leased
+/// (`sending`, first attempt): no other claim takes them, and should the
+/// node die before the hand-off the reaper puts them back in the outbox
+/// with their idempotency key once the lease runs out (R12).
+async fn r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it_back(
+    store: &Store,
+) {
+    let acc = account(store).await;
+    let lease = Duration::seconds(60);
+    let mut m = outbound(&acc, Some(t0()));
+    m.row.status = MessageStatus::Sending;
+    m.row.attempts = 1;
+    let plain = outbound(&acc, Some(t0()));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_messages_leased(std::slice::from_ref(&m), Some(("node-a", t0() + lease)))
+        .await
+        .unwrap();
+    tx.insert_messages(std::slice::from_ref(&plain))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let shown = store.get_message(&acc, &m.row.id).await.unwrap();
+    assert_eq!((shown.status, shown.attempts), (MessageStatus::Sending, 1));
+    // Only the message inserted unleased is the outbox's.
+    let claimed = store
+        .claim_outbox("node-b", t0(), t0() + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| &c.row.id).collect::<Vec<_>>(),
+        vec![&plain.row.id]
+    );
+    // While node-a's lease holds, the reaper leaves it alone.
+    let during = t0() + Duration::seconds(30);
+    assert!(store
+        .claim_stale_sending("node-b", during, during + lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.row.id != m.row.id));
+    // Its lease run out, the reaper takes it and requeues it under its key.
+    let after = t0() + lease + Duration::seconds(1);
+    let stale = store
+        .claim_stale_sending("node-b", after, after + lease, 10)
+        .await
+        .unwrap();
+    assert!(stale.iter().any(|c| c.row.id == m.row.id), "{stale:?}");
+    assert!(store
+        .requeue_stale(&m.row.id, "node-b", after)
+        .await
+        .unwrap());
+    let again = store
+        .claim_outbox("node-c", after, after + lease, 10)
+        .await
+        .unwrap();
+    let again: Vec<_> = again.iter().filter(|c| c.row.id == m.row.id).collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].row.idempotency_key, m.row.idempotency_key);
+}
+
+async fn a_conversation_upsert_opens_each_thread_once_and_moves_its_last_message(store: &Store) {
+    let acc = account(store).await;
+    let number = NumberId::generate();
+    let phone = |n: u32| E164::from_trusted(format!("+1415555{n:04}"));
+    let first = ConversationId::from_string("conv_first".to_string());
+    let second = ConversationId::from_string("conv_second".to_string());
+    // The same thread twice in one batch (two sends to one phone).
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_conversations(
+        &acc,
+        &[
+            (first.clone(), number.clone(), phone(1)),
+            (first.clone(), number.clone(), phone(1)),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let later = t0() + Duration::seconds(5);
+    let mut tx = store.begin().await.unwrap();
+    tx.upsert_conversations(
+        &acc,
+        &[
+            (second.clone(), number.clone(), phone(2)),
+            (first.clone(), number.clone(), phone(1)),
+        ],
+        later,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let got = store.get_conversation(&acc, &first).await.unwrap();
+    assert_eq!(
+        (got.created_at, got.last_message_at, got.phone),
+        (t0(), Some(later), phone(1))
+    );
+    let got = store.get_conversation(&acc, &second).await.unwrap();
+    assert_eq!((got.created_at, got.last_message_at), (later, Some(later)));
+    let listed = store
+        .list_conversations(&acc, false, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.results.len(), 2);
 }
 
 async fn r13_message_status_only_moves_forward(store: &Store) {

@@ -10,9 +10,58 @@ use smsflow_testkit::db::TestBackend;
 use std::collections::BTreeMap;
 
 smsflow_testkit::on_both_backends!(
+    r25_an_enrollment_whose_last_action_ran_is_completed_and_handed_off_in_that_round,
     r22_delay_then_branch_sends_the_message_of_the_branch_taken,
     set_property_action_updates_the_record_and_is_logged,
 );
+
+/// A workflow's last action finishes its enrollment in the round that runs
+/// it (whether the program ends there or jumps to the end past an `else`),
+/// and a message to a provider that deduplicates is handed off in that
+/// round too: one round does all the work, the next finds none.
+async fn r25_an_enrollment_whose_last_action_ran_is_completed_and_handed_off_in_that_round(
+    backend: TestBackend,
+) {
+    let app = spawn_app(backend).await;
+    let acct = app.create_account(true).await;
+    let (number, user) = app.setup_sender(&acct).await;
+    let mut def = welcome_workflow_json(&number, &user, "A");
+    def["actions"] = json!([{
+        "id": "check",
+        "type": "branch",
+        "if": [[cond("firstname", "eq", json!("Ann"))]],
+        "then": [send_action("b", &number, &user, "B")],
+        "else": [send_action("c", &number, &user, "C")],
+    }]);
+    let wf = app.published_workflow(&acct, def).await;
+    for (i, name) in ["Ann", "Bo"].iter().enumerate() {
+        app.contact(
+            &acct,
+            json!({"firstname": name, "mobilephone": us_phone(i), "lifecyclestage": "lead"}),
+        )
+        .await;
+    }
+
+    let round = app.engine.run_once().await.expect("a round runs");
+    assert_eq!((round.steps, round.dispatched), (2, 2), "{round:?}");
+    let enrollments = app
+        .list(&acct, &format!("/workflows/{wf}/enrollments"))
+        .await;
+    assert_eq!(enrollments.len(), 2);
+    assert!(
+        enrollments.iter().all(|e| e["state"] == "completed"),
+        "{enrollments:?}"
+    );
+    let outbox = app.outbox(&acct).await;
+    let mut bodies: Vec<_> = outbox
+        .iter()
+        .map(|m| (m["body"].as_str().unwrap(), m["status"].as_str().unwrap()))
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec![("B", "sent"), ("C", "sent")]);
+    assert!(app.engine.run_once().await.unwrap().is_idle());
+    assert_eq!(app.action_logs(&acct, &wf).await.len(), 4);
+}
 
 async fn r22_delay_then_branch_sends_the_message_of_the_branch_taken(backend: TestBackend) {
     let app = spawn_app(backend).await;
