@@ -47,9 +47,17 @@ pub(crate) fn oi(v: Option<i64>) -> Arg {
     Arg::Int(v)
 }
 
-/// Rows per multi-row statement: under both databases' bind-parameter
-/// limits for our widest table, and short enough to plan quickly.
-const MAX_ROWS: usize = 100;
+/// Rows per multi-row statement: a whole batch (512 by default) in one
+/// statement, because every statement of a transaction is a round trip
+/// that holds the one writer connection on SQLite (BENCHMARKS.md) …
+const MAX_ROWS: usize = 1000;
+/// … and under both databases' bind-parameter limits (32,766 on SQLite,
+/// 65,535 on PostgreSQL) however wide the table.
+const MAX_PARAMS: usize = 30_000;
+
+fn rows_per_statement(width: usize) -> usize {
+    (MAX_PARAMS / width.max(1)).clamp(1, MAX_ROWS)
+}
 
 /// Writes `(…), (…)` for `rows` rows of `width` parameters, starting after
 /// `first - 1` parameters already in the statement.
@@ -146,7 +154,10 @@ impl StoreTx {
     ) -> Result<()> {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
-            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(MAX_ROWS).collect();
+            let chunk: Vec<Vec<Arg>> = rows
+                .by_ref()
+                .take(rows_per_statement(columns.len()))
+                .collect();
             debug_assert!(chunk.iter().all(|r| r.len() == columns.len()));
             let sql = format!(
                 "INSERT INTO {table} ({}) VALUES {} {suffix}",
@@ -173,7 +184,7 @@ impl StoreTx {
         let mut updated = 0;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
-            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(MAX_ROWS).collect();
+            let chunk: Vec<Vec<Arg>> = rows.by_ref().take(rows_per_statement(width)).collect();
             debug_assert!(chunk.iter().all(|r| r.len() == width));
             let sql = statement.replace(
                 "{values}",
@@ -372,7 +383,7 @@ impl StoreTx {
         keys: &[(CounterKey, i64)],
         want: i64,
     ) -> Result<CounterGrant> {
-        let mut keys: Vec<&(CounterKey, i64)> = keys.iter().collect();
+        let mut keys: Vec<(&CounterKey, &i64)> = keys.iter().map(|(k, l)| (k, l)).collect();
         keys.sort_by(|a, b| {
             (a.0.subject.kind(), a.0.subject.id(), &a.0.period).cmp(&(
                 b.0.subject.kind(),
@@ -380,52 +391,107 @@ impl StoreTx {
                 &b.0.period,
             ))
         });
+        // A key listed twice draws on its counter once, under the lower limit.
+        let mut distinct: Vec<(&CounterKey, i64)> = Vec::with_capacity(keys.len());
+        for (key, limit) in keys {
+            match distinct.last_mut() {
+                Some((last, l)) if *last == key => *l = (*l).min(*limit),
+                _ => distinct.push((key, *limit)),
+            }
+        }
+        if distinct.is_empty() {
+            return Ok(CounterGrant {
+                granted: want.max(0),
+                exhausted: None,
+            });
+        }
+        let triple =
+            |k: &CounterKey| vec![t(k.subject.kind()), t(k.subject.id()), t(k.period.as_str())];
+        // Three statements however many counters: every statement is a
+        // round trip on the connection the transaction holds.
+        self.insert_rows(
+            "send_counters",
+            &[
+                "account_id",
+                "subject_kind",
+                "subject_id",
+                "period",
+                "count",
+            ],
+            distinct
+                .iter()
+                .map(|(k, _)| {
+                    let mut row = vec![t(account.as_str())];
+                    row.extend(triple(k));
+                    row.push(i(0));
+                    row
+                })
+                .collect(),
+            "ON CONFLICT (subject_kind, subject_id, period) DO NOTHING",
+        )
+        .await?;
+        // PostgreSQL locks the rows in the order of the sort, the same on
+        // every node, so concurrent reservations cannot deadlock.
         let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE",
+            Backend::Postgres => " FOR UPDATE OF send_counters",
             Backend::Sqlite => "",
         };
+        let sql = format!(
+            "SELECT subject_kind, subject_id, period, count FROM send_counters \
+             WHERE (subject_kind, subject_id, period) IN (VALUES {}) \
+             ORDER BY subject_kind, subject_id, period{lock}",
+            values_list(self.backend, distinct.len(), 3, 1)
+        );
+        let rows = bind_rows(
+            sqlx::query(&sql),
+            distinct.iter().map(|(k, _)| triple(k)).collect(),
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut counts = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: (String, String, String) = (
+                r.try_get("subject_kind")?,
+                r.try_get("subject_id")?,
+                r.try_get("period")?,
+            );
+            counts.insert(key, r.try_get::<i64, _>("count")?);
+        }
         let mut granted = want.max(0);
         let mut exhausted = None;
-        for (key, limit) in &keys {
-            sqlx::query(
-                "INSERT INTO send_counters (account_id, subject_kind, subject_id, period, count) \
-                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT (subject_kind, subject_id, period) DO NOTHING",
-            )
-            .bind(account.as_str())
-            .bind(key.subject.kind())
-            .bind(key.subject.id())
-            .bind(key.period.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-            let row = sqlx::query(&format!(
-                "SELECT count FROM send_counters WHERE subject_kind = $1 AND subject_id = $2 AND period = $3 {lock}"
-            ))
-            .bind(key.subject.kind())
-            .bind(key.subject.id())
-            .bind(key.period.as_str())
-            .fetch_one(&mut *self.tx)
-            .await?;
-            let count: i64 = row.try_get("count")?;
+        for (key, limit) in &distinct {
+            let count = counts
+                .get(&(
+                    key.subject.kind().to_string(),
+                    key.subject.id().to_string(),
+                    key.period.clone(),
+                ))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("counter {key:?} vanished")))?;
             let room = (limit - count).max(0);
             if room < granted {
                 granted = room;
                 if exhausted.is_none() {
-                    exhausted = Some(key.clone());
+                    exhausted = Some((*key).clone());
                 }
             }
         }
         if granted > 0 {
-            for (key, _) in &keys {
-                sqlx::query(
-                    "UPDATE send_counters SET count = count + $1 WHERE subject_kind = $2 AND subject_id = $3 AND period = $4",
-                )
-                .bind(granted)
-                .bind(key.subject.kind())
-                .bind(key.subject.id())
-                .bind(key.period.as_str())
-                .execute(&mut *self.tx)
-                .await?;
-            }
+            let sql = format!(
+                "UPDATE send_counters SET count = count + {} \
+                 WHERE (subject_kind, subject_id, period) IN (VALUES {})",
+                match self.backend {
+                    Backend::Sqlite => "?".to_string(),
+                    Backend::Postgres => "$1".to_string(),
+                },
+                values_list(self.backend, distinct.len(), 3, 2)
+            );
+            bind_rows(
+                sqlx::query(&sql).bind(granted),
+                distinct.iter().map(|(k, _)| triple(k)).collect(),
+            )
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(CounterGrant { granted, exhausted })
     }
