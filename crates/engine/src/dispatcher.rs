@@ -46,7 +46,7 @@ impl Engine {
     pub(crate) async fn dispatch(&self) -> Result<usize> {
         let now = self.now();
         let cfg = &self.inner.config;
-        let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let lease = self.lease();
         let mut claimed = self.take_in_hand(cfg.dispatch_batch);
         let room = cfg.dispatch_batch - claimed.len() as i64;
         if room > 0 {
@@ -298,7 +298,7 @@ impl Engine {
     pub(crate) async fn with_heartbeat<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         let cfg = &self.inner.config;
         let every = (cfg.lease / 3).max(std::time::Duration::from_millis(50));
-        let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let lease = self.lease();
         let engine = self.clone();
         let beat = tokio::spawn(async move {
             loop {

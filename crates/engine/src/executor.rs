@@ -114,7 +114,7 @@ impl Engine {
     pub(crate) async fn run_steps(&self) -> Result<usize> {
         let now = self.now();
         let cfg = &self.inner.config;
-        let lease_until = now + Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let lease_until = now + self.lease();
         let claimed = self
             .store()
             .claim_due_enrollments(&cfg.node_id, now, lease_until, cfg.step_batch)
@@ -571,8 +571,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let tz = settings.time_zone;
-        let lease = &self.inner.config.lease;
-        let lease_until = now + Duration::from_std(*lease).unwrap_or(Duration::seconds(60));
+        let lease_until = now + self.lease();
         let limits = settings.limits;
         // Group sends by the counters they draw on; one reservation per group.
         let mut groups: BTreeMap<(NumberId, Option<UserId>), Vec<usize>> = BTreeMap::new();
@@ -725,7 +724,7 @@ impl Engine {
         tx.upsert_conversations(account, &conversations, now)
             .await?;
         tx.insert_messages(&messages).await?;
-        tx.insert_messages_leased(&leased, Some((&self.inner.config.node_id, lease_until)))
+        tx.insert_messages_leased(&leased, &self.inner.config.node_id, lease_until)
             .await?;
         tx.insert_engagements(&engagements).await?;
         tx.insert_action_logs(&w.logs).await?;

@@ -175,6 +175,11 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    /// How long this node's leases hold.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.config.lease).unwrap_or(chrono::Duration::seconds(60))
+    }
+
     /// Tells an idle worker that new work may be due.
     fn wake(&self) {
         self.inner.wake.notify_one();

@@ -14,14 +14,13 @@
 use crate::dispatcher::send_request;
 use crate::error::Result;
 use crate::Engine;
-use chrono::Duration;
 
 impl Engine {
     /// One reaper pass. Returns how many messages it settled.
     pub(crate) async fn reap(&self) -> Result<usize> {
         let cfg = &self.inner.config;
         let now = self.now();
-        let lease = Duration::from_std(cfg.lease).unwrap_or(Duration::seconds(60));
+        let lease = self.lease();
         let stale = self
             .store()
             .claim_stale_sending(&cfg.node_id, now, now + lease, cfg.dispatch_batch)

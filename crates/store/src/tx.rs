@@ -563,13 +563,22 @@ impl StoreTx {
     }
 
     pub async fn insert_messages(&mut self, list: &[NewMessage]) -> Result<()> {
-        self.insert_messages_leased(list, None).await
+        self.write_messages(list, None).await
     }
 
-    /// Inserts messages, leased to `lease`'s owner until its time when
-    /// given: a node that hands its own new messages off at once needs no
-    /// claim of them (their status and attempts say `sending`, 1).
+    /// Inserts messages leased to `owner` until `until`: a node that hands
+    /// its own new messages off at once needs no claim of them (their
+    /// status and attempts say `sending`, 1).
     pub async fn insert_messages_leased(
+        &mut self,
+        list: &[NewMessage],
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write_messages(list, Some((owner, until))).await
+    }
+
+    async fn write_messages(
         &mut self,
         list: &[NewMessage],
         lease: Option<(&str, DateTime<Utc>)>,

@@ -1396,7 +1396,7 @@ async fn r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it
     m.row.attempts = 1;
     let plain = outbound(&acc, Some(t0()));
     let mut tx = store.begin().await.unwrap();
-    tx.insert_messages_leased(std::slice::from_ref(&m), Some(("node-a", t0() + lease)))
+    tx.insert_messages_leased(std::slice::from_ref(&m), "node-a", t0() + lease)
         .await
         .unwrap();
     tx.insert_messages(std::slice::from_ref(&plain))
