@@ -434,6 +434,43 @@ async fn r12_messages_a_node_kept_for_itself_go_out_once_after_it_dies() {
     }
 }
 
+/// A worker asked to stop hands off the messages its last round kept for
+/// itself beyond one dispatch batch, instead of leaving them to the reaper.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_stops_hands_off_the_messages_it_kept() {
+    for backend in TestBackend::ALL {
+        let db = test_db(backend).await;
+        let store = Store::connect(&db.url).await.unwrap();
+        let gateway = FakeGateway::start(Faults::default()).await;
+        let http: Arc<dyn Provider> = Arc::new(HttpGateway::new(gateway.url.clone(), None));
+        let engine = Engine::with_providers(
+            store.clone(),
+            Arc::new(ManualClock::new(chrono::Utc::now())),
+            EngineConfig {
+                step_batch: 8,
+                dispatch_batch: 2,
+                ..config(1)
+            },
+            vec![http],
+        );
+        let s = setup(&engine, "http", 100, 100, 8).await;
+        // Asked to stop before it starts: one round, then it stops.
+        engine.run(std::future::ready(())).await;
+        let c = gateway.counts();
+        assert_eq!(
+            (c.keys, c.repeats, c.duplicate_recipients),
+            (8, 0, 0),
+            "{backend}"
+        );
+        assert_eq!(
+            count_status(&store, &s.account, MessageStatus::Sent).await,
+            8,
+            "{backend}"
+        );
+        store.close().await;
+    }
+}
+
 /// R11: a number with throughput 20 segments/s and 100 messages: the
 /// gateway never sees more than ~2 seconds' worth in any second (one
 /// second of burst), and all are sent once.

@@ -218,6 +218,28 @@ impl Engine {
             .extend(messages);
     }
 
+    /// Hands off the messages still kept (a round's steps can keep more
+    /// than one dispatch takes), so a node that stops leaves none of them
+    /// waiting for the reaper.
+    pub(crate) async fn hand_off_kept(&self) {
+        while !self
+            .inner
+            .in_hand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            match self.dispatch().await {
+                Ok(n) if n > 0 => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not hand off the messages kept at shutdown");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Up to `limit` of the messages handed over, oldest first.
     fn take_in_hand(&self, limit: i64) -> Vec<OutboxMessage> {
         let mut in_hand = self.inner.in_hand.lock().unwrap_or_else(|e| e.into_inner());

@@ -222,8 +222,10 @@ impl Engine {
                 }
             };
             if !idle {
-                // Busy: stop between rounds once asked to.
+                // Busy: stop between rounds once asked to, with nothing
+                // kept for a hand-off (idle rounds keep nothing).
                 if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
+                    self.hand_off_kept().await;
                     return;
                 }
                 continue;
