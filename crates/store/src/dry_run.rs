@@ -3,7 +3,7 @@
 
 use crate::records::{folded_record, in_id_order, placeholders, record_range_sql, PageExtra};
 use crate::rows::{folded, parse, text};
-use crate::{Backend, EnrollmentState, Result, Store, StoreError};
+use crate::{EnrollmentState, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
 use smsflow_core::object::{Association, ObjectType, Properties, Record};
@@ -21,9 +21,8 @@ pub struct ScannedRecord {
     pub enrollments: Vec<EnrollmentState>,
 }
 
-/// An element of a dry-run page: `[id, properties, associations,
-/// created_at, updated_at, enrollment states, phones]`, the phones on
-/// PostgreSQL only.
+/// An element of a PostgreSQL dry-run page: `[id, properties,
+/// associations, created_at, updated_at, enrollment states, phones]`.
 #[derive(serde::Deserialize)]
 struct PageElement(
     String,
@@ -32,8 +31,138 @@ struct PageElement(
     i64,
     i64,
     Vec<String>,
-    #[serde(default)] Vec<(String, Option<String>, Option<i64>)>,
+    Vec<(String, Option<String>, Option<i64>)>,
 );
+
+fn enrollment_state(s: &str) -> Result<EnrollmentState> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("state: {e}")))
+}
+
+/// A page of [`Store::dry_run_page`], owned, for a blocking thread.
+struct PageRange {
+    account: String,
+    object_type: ObjectType,
+    workflow: Option<String>,
+    after: String,
+    until: String,
+}
+
+/// A column of JSON text, parsed where SQLite keeps it.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+    col: &str,
+) -> Result<T> {
+    let text = row
+        .get_ref(i)?
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+/// SQLite's [`Store::dry_run_page`], through [`crate::direct`]: the range's
+/// records row by row in id order, and its phones as a second scan of the
+/// phone index's `(account, type, record)` range merged in, in the same
+/// read transaction — one contiguous index scan instead of a seek per
+/// record. Enrollment states are looked up per record, and only for a
+/// workflow that has enrollments at all.
+fn read_range(conn: &rusqlite::Connection, range: &PageRange) -> Result<Vec<ScannedRecord>> {
+    let read = conn.unchecked_transaction()?;
+    let kind = range.object_type.as_str();
+    let mut phones = Vec::new();
+    {
+        let mut stmt = read.prepare_cached(
+            "SELECT record_id, phone, line_kind, calling_code FROM record_phones \
+             WHERE account_id = ?1 AND object_type = ?2 AND record_id > ?3 AND record_id <= ?4 \
+             AND line_kind IS NOT NULL AND calling_code IS NOT NULL ORDER BY record_id",
+        )?;
+        let mut rows = stmt.query(rusqlite::params![
+            range.account,
+            kind,
+            range.after,
+            range.until
+        ])?;
+        while let Some(row) = rows.next()? {
+            let kind = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            if let Some(phone) = indexed_phone(row.get(1)?, Some(kind), row.get(3)?) {
+                phones.push((row.get::<_, String>(0)?, phone));
+            }
+        }
+    }
+    let mut phones = phones.into_iter().peekable();
+    let sql = match range.workflow {
+        Some(_) => {
+            "SELECT id, properties, associations, created_at, updated_at, \
+             (SELECT group_concat(e.state) FROM enrollments e \
+              WHERE e.record_id = r.id AND e.workflow_id = ?5) \
+             FROM records r WHERE account_id = ?1 AND object_type = ?2 AND id > ?3 AND id <= ?4 \
+             ORDER BY id"
+        }
+        None => {
+            "SELECT id, properties, associations, created_at, updated_at, NULL \
+             FROM records r WHERE account_id = ?1 AND object_type = ?2 AND id > ?3 AND id <= ?4 \
+             ORDER BY id"
+        }
+    };
+    let mut stmt = read.prepare_cached(sql)?;
+    let mut rows = match &range.workflow {
+        Some(w) => stmt.query(rusqlite::params![
+            range.account,
+            kind,
+            range.after,
+            range.until,
+            w
+        ])?,
+        None => stmt.query(rusqlite::params![
+            range.account,
+            kind,
+            range.after,
+            range.until
+        ])?,
+    };
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let properties: Properties = json_column(row, 1, "properties")?;
+        let associations: Vec<Association> = json_column(row, 2, "associations")?;
+        let enrollments = match row
+            .get_ref(5)?
+            .as_str_or_null()
+            .map_err(rusqlite::Error::from)?
+        {
+            Some(states) => states
+                .split(',')
+                .map(enrollment_state)
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        // The range's phones, in record order as the records are. A phone
+        // of no record of the range (none is left behind by a delete, but
+        // the index cannot promise it) is passed over.
+        while phones.next_if(|(r, _)| r.as_str() < id.as_str()).is_some() {}
+        let mut validated = Vec::new();
+        while let Some((_, phone)) = phones.next_if(|(r, _)| *r == id) {
+            validated.push(phone);
+        }
+        records.push(ScannedRecord {
+            record: folded_record((
+                id,
+                range.object_type,
+                properties,
+                associations,
+                row.get(3)?,
+                row.get(4)?,
+            )),
+            validated,
+            enrollments,
+        });
+    }
+    drop(rows);
+    drop(stmt);
+    read.commit()?;
+    Ok(records)
+}
 
 /// A phone of the phone index as validated when its record was written:
 /// `None` when it was stored without its line.
@@ -134,14 +263,6 @@ impl Store {
     /// phones (as [`Store::validated_phones`] gives them) and the states of
     /// its enrollments in `workflow` (none when `None`: an unsaved
     /// definition). Ranges come from [`Store::record_page_end`].
-    ///
-    /// The range is read folded into one row (see [`record_range_sql`]),
-    /// so a page costs a hand-off or two rather than one per record. On
-    /// SQLite the phones of the range are a second query over the phone
-    /// index's `(account, type, record)` range, merged here, in the same
-    /// read transaction: one contiguous index scan instead of a seek per
-    /// record, which was a third of SQLite's time for a page. PostgreSQL
-    /// looks them up per record in the page query.
     pub async fn dry_run_page(
         &self,
         account: &AccountId,
@@ -150,16 +271,44 @@ impl Store {
         after: Option<&str>,
         until: &str,
     ) -> Result<Vec<ScannedRecord>> {
-        // PostgreSQL: each lookup goes through a subquery fenced with
-        // `OFFSET 0`, so it can only be planned on the record index. Right
-        // after a bulk load, before statistics catch up, the planner took
-        // the account's phone index or the workflow's enrollment index
-        // instead and read every entry of it for each record (48 s for one
-        // page of 5,000).
+        match &self.direct {
+            Some(direct) => {
+                let range = PageRange {
+                    account: account.to_string(),
+                    object_type,
+                    workflow: workflow.map(|w| w.to_string()),
+                    after: after.unwrap_or("").to_string(),
+                    until: until.to_string(),
+                };
+                direct.run(move |conn| read_range(conn, &range)).await
+            }
+            None => {
+                self.dry_run_page_folded(account, object_type, workflow, after, until)
+                    .await
+            }
+        }
+    }
+
+    /// PostgreSQL's [`Store::dry_run_page`]: the range read folded into one
+    /// row (see [`record_range_sql`]), so a page costs a hand-off or two
+    /// rather than one per record, with each record's phones and
+    /// enrollment states looked up in the page query.
+    async fn dry_run_page_folded(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        workflow: Option<&WorkflowId>,
+        after: Option<&str>,
+        until: &str,
+    ) -> Result<Vec<ScannedRecord>> {
+        // Each lookup goes through a subquery fenced with `OFFSET 0`, so it
+        // can only be planned on the record index. Right after a bulk load,
+        // before statistics catch up, the planner took the account's phone
+        // index or the workflow's enrollment index instead and read every
+        // entry of it for each record (48 s for one page of 5,000).
         let states = match workflow {
             Some(_) => PageExtra {
-                sqlite: "(SELECT json_group_array(e.state) FROM enrollments e \
-                         WHERE e.record_id = r.id AND e.workflow_id = $5)",
+                sqlite: "",
                 postgres: "(SELECT COALESCE(json_agg(e.state), '[]') \
                            FROM (SELECT state, workflow_id FROM enrollments \
                                  WHERE record_id = r.id OFFSET 0) e \
@@ -167,14 +316,13 @@ impl Store {
                 join: None,
             },
             None => PageExtra {
-                sqlite: "'[]'",
+                sqlite: "",
                 postgres: "json_build_array()",
                 join: None,
             },
         };
-        // PostgreSQL only; SQLite reads the range's phones below.
         let phones = PageExtra {
-            sqlite: "'[]'",
+            sqlite: "",
             postgres: "(SELECT COALESCE(json_agg(json_build_array(p.phone, p.line_kind, p.calling_code)), '[]') \
                        FROM (SELECT phone, line_kind, calling_code, account_id FROM record_phones \
                              WHERE record_id = r.id OFFSET 0) p \
@@ -182,11 +330,7 @@ impl Store {
                        AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL)",
             join: None,
         };
-        let extra = match self.backend {
-            Backend::Sqlite => vec![states],
-            Backend::Postgres => vec![states, phones],
-        };
-        let sql = record_range_sql(self.backend, &extra);
+        let sql = record_range_sql(self.backend, &[states, phones]);
         let mut q = sqlx::query(&sql)
             .bind(account.as_str())
             .bind(object_type.as_str())
@@ -195,67 +339,37 @@ impl Store {
         if let Some(w) = workflow {
             q = q.bind(w.as_str());
         }
-        let mut read = self.reads().begin().await?;
-        let row = q.fetch_one(&mut *read).await?;
+        let row = q.fetch_one(self.reads()).await?;
         let mut scanned = folded::<PageElement>(&row)?;
         in_id_order(&mut scanned, |s| s.0.as_str());
-        let mut ranged = match self.backend {
-            Backend::Sqlite => {
-                let row = sqlx::query(
-                    "SELECT '[' || coalesce(group_concat(printf('[%s,%s,%s,%d]', json_quote(record_id), \
-                     json_quote(phone), json_quote(line_kind), calling_code), ','), '') || ']' AS page \
-                     FROM record_phones WHERE account_id = $1 AND object_type = $2 \
-                     AND record_id > $3 AND record_id <= $4 \
-                     AND line_kind IS NOT NULL AND calling_code IS NOT NULL",
-                )
-                .bind(account.as_str())
-                .bind(object_type.as_str())
-                .bind(after.unwrap_or(""))
-                .bind(until)
-                .fetch_one(&mut *read)
-                .await?;
-                let mut phones = folded::<(String, String, String, i64)>(&row)?;
-                // Stable: a record's phones keep their order.
-                in_id_order(&mut phones, |p| p.0.as_str());
-                phones.into_iter().peekable()
-            }
-            Backend::Postgres => Vec::new().into_iter().peekable(),
-        };
-        read.commit().await?;
-        let mut records: Vec<ScannedRecord> = Vec::with_capacity(scanned.len());
-        for PageElement(id, properties, associations, created, updated, states, phones) in scanned {
-            let mut validated: Vec<E164> = phones
-                .into_iter()
-                .filter_map(|(phone, kind, code)| indexed_phone(phone, kind.as_deref(), code))
-                .collect();
-            // The range's phones (SQLite), in record order as the records
-            // are. A phone of no record of the range (none is left behind
-            // by a delete, but the index cannot promise it) is passed over.
-            while ranged.next_if(|p| p.0.as_str() < id.as_str()).is_some() {}
-            while let Some((_, phone, kind, code)) = ranged.next_if(|p| p.0 == id) {
-                validated.extend(indexed_phone(phone, Some(&kind), Some(code)));
-            }
-            let enrollments = states
-                .iter()
-                .map(|s| {
-                    s.parse::<EnrollmentState>()
-                        .map_err(|e| StoreError::Corrupt(format!("state: {e}")))
-                })
-                .collect::<Result<_>>()?;
-            records.push(ScannedRecord {
-                record: folded_record((
-                    id,
-                    object_type,
-                    properties,
-                    associations,
-                    created,
-                    updated,
-                )),
-                validated,
-                enrollments,
-            });
-        }
-        Ok(records)
+        scanned
+            .into_iter()
+            .map(
+                |PageElement(id, properties, associations, created, updated, states, phones)| {
+                    let validated = phones
+                        .into_iter()
+                        .filter_map(|(phone, kind, code)| {
+                            indexed_phone(phone, kind.as_deref(), code)
+                        })
+                        .collect();
+                    Ok(ScannedRecord {
+                        record: folded_record((
+                            id,
+                            object_type,
+                            properties,
+                            associations,
+                            created,
+                            updated,
+                        )),
+                        validated,
+                        enrollments: states
+                            .iter()
+                            .map(|s| enrollment_state(s))
+                            .collect::<Result<_>>()?,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// (phone, subscription type, status) of every consent row of these

@@ -12,6 +12,7 @@ mod accounts;
 mod connections;
 mod consent;
 mod conversations;
+mod direct;
 mod directory;
 mod dry_run;
 mod enrollments;
@@ -68,6 +69,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A read through [`direct::DirectReads`] (SQLite).
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -215,6 +219,8 @@ pub struct Store {
     /// and commits wait for.
     /// A read issued after a commit returned sees that commit.
     reader: Option<AnyPool>,
+    /// SQLite only: the dry run's pages (see [`direct`]).
+    direct: Option<direct::DirectReads>,
     backend: Backend,
 }
 
@@ -235,6 +241,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
+        // Every SQLite connection of a store opens the file on its own:
+        // an in-memory database would be a different, empty one for each.
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
         let pool = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
@@ -295,15 +306,17 @@ impl Store {
                     .await?
             }
         };
-        let reader = match backend {
-            Backend::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
-                Some(sqlite_readers(url).await?)
-            }
-            _ => None,
+        let (reader, direct) = match backend {
+            Backend::Sqlite => (
+                Some(sqlite_readers(url).await?),
+                Some(direct::DirectReads::new(url)?),
+            ),
+            Backend::Postgres => (None, None),
         };
         Ok(Self {
             pool,
             reader,
+            direct,
             backend,
         })
     }
@@ -473,7 +486,20 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
-    use super::Backend;
+    use super::{Backend, Store, StoreError};
+
+    /// Each SQLite connection of a store (the writer, the sqlx readers,
+    /// the dry run's direct reads) opens the database on its own, so an
+    /// in-memory one would be a different, empty database for each.
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused_with_the_url_named() {
+        for url in ["sqlite::memory:", "sqlite://file:x?mode=memory&cache=shared"] {
+            match Store::connect(url).await {
+                Err(StoreError::UnsupportedUrl(named)) => assert_eq!(named, url),
+                other => panic!("{url}: expected UnsupportedUrl, got {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn positional_rewrites_ordered_parameters_for_sqlite_only() {
