@@ -2,7 +2,7 @@
 //! time, each page answered by one query instead of one per record.
 
 use crate::records::{folded_record, in_id_order, placeholders, record_range_sql, PageExtra};
-use crate::rows::{folded, parse, text};
+use crate::rows::{folded, parse, text, to_json};
 use crate::{EnrollmentState, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
@@ -379,6 +379,13 @@ impl Store {
         account: &AccountId,
         phones: &[&E164],
     ) -> Result<Vec<(E164, String, ConsentStatus)>> {
+        if let Some(direct) = &self.direct {
+            let account = account.to_string();
+            let list = to_json(&phones.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+            return direct
+                .run(move |conn| direct_consent_statuses(conn, &account, &list))
+                .await;
+        }
         let mut out = Vec::new();
         for chunk in phones.chunks(CHUNK) {
             let sql = format!(
@@ -400,4 +407,33 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// SQLite's [`Store::consent_statuses`], through [`crate::direct`]: the
+/// phones bound as one JSON array, each looked up on the consents' primary
+/// key (`CROSS JOIN` keeps that order), instead of thousands of bound
+/// values for SQLite to copy into an ephemeral index first.
+fn direct_consent_statuses(
+    conn: &rusqlite::Connection,
+    account: &str,
+    phones: &str,
+) -> Result<Vec<(E164, String, ConsentStatus)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.phone, c.subscription_type_id, c.status FROM json_each(?2) AS j \
+         CROSS JOIN consents AS c ON c.account_id = ?1 AND c.phone = j.value",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![account, phones])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let status: String = row.get(2)?;
+        let status = status
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
+        out.push((
+            E164::from_trusted(row.get::<_, String>(0)?),
+            row.get(1)?,
+            status,
+        ));
+    }
+    Ok(out)
 }

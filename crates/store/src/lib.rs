@@ -493,7 +493,10 @@ mod tests {
     /// in-memory one would be a different, empty database for each.
     #[tokio::test]
     async fn an_in_memory_sqlite_database_is_refused_with_the_url_named() {
-        for url in ["sqlite::memory:", "sqlite://file:x?mode=memory&cache=shared"] {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://file:x?mode=memory&cache=shared",
+        ] {
             match Store::connect(url).await {
                 Err(StoreError::UnsupportedUrl(named)) => assert_eq!(named, url),
                 other => panic!("{url}: expected UnsupportedUrl, got {other:?}"),

@@ -45,6 +45,7 @@ smsflow_testkit::on_both_stores!(
     a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back,
     r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
     r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments,
+    r24_the_dry_runs_consent_lookup_answers_every_row_of_the_phones_asked_and_no_other,
     a_page_of_records_returns_every_value_exactly_as_stored,
     a_claimed_batch_comes_back_exactly_as_stored_with_its_claim_applied,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
@@ -2533,4 +2534,67 @@ async fn a_claimed_batch_comes_back_exactly_as_stored_with_its_claim_applied(sto
         .await
         .unwrap();
     assert_eq!(rest.len(), 1, "each enrollment is claimed once");
+}
+
+async fn r24_the_dry_runs_consent_lookup_answers_every_row_of_the_phones_asked_and_no_other(
+    store: &Store,
+) {
+    use smsflow_core::consent::{ConsentSource, ConsentStatus};
+    use smsflow_store::ConsentChange;
+    let acc = account(store).await;
+    let other = account(store).await;
+    let phone = |raw: &str| E164::parse(raw, None).unwrap();
+    let (de, fi, us) = (
+        phone("+49 151 23456789"),
+        phone("+358 40 1234567"),
+        phone("+1 415 555 0150"),
+    );
+    let change = |p: &E164, type_id: &str, status: ConsentStatus| ConsentChange {
+        id: format!("cl_{}_{type_id}", p.as_str()),
+        phone: p.clone(),
+        subscription_type_id: type_id.to_string(),
+        status,
+        legal_basis: None,
+        explanation: None,
+        source: ConsentSource::Api,
+        wording: None,
+        record_id: None,
+        message_id: None,
+        at: t0(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.record_consents(
+        &acc,
+        &[
+            change(&de, "*", ConsentStatus::Subscribed),
+            change(&de, "sub_offers", ConsentStatus::Unsubscribed),
+            change(&us, "sub_offers", ConsentStatus::Subscribed),
+        ],
+    )
+    .await
+    .unwrap();
+    // The same phone in another account is not this account's consent.
+    tx.record_consents(
+        &other,
+        &[change(&fi, "sub_offers", ConsentStatus::Unsubscribed)],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut found = store.consent_statuses(&acc, &[&de, &fi]).await.unwrap();
+    found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    assert_eq!(
+        found,
+        vec![
+            (de.clone(), "*".to_string(), ConsentStatus::Subscribed),
+            (
+                de.clone(),
+                "sub_offers".to_string(),
+                ConsentStatus::Unsubscribed
+            ),
+        ],
+        "every row of the phones asked about, `*` included; not another account's"
+    );
+    assert!(store.consent_statuses(&acc, &[]).await.unwrap().is_empty());
 }
