@@ -77,6 +77,17 @@ impl DirectReads {
     }
 }
 
+impl DirectReads {
+    /// Closes the idle connections; one in use closes when its read ends.
+    pub(crate) fn close(&self) {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 impl Inner {
     fn take(&self) -> Result<Connection> {
         if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {

@@ -355,6 +355,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(d) = &self.direct {
+            d.close();
+        }
         if let Some(r) = &self.reader {
             r.close().await;
         }
