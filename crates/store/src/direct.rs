@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::SqliteConnectOptions;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A small pool of read-only rusqlite connections to the store's file.
@@ -30,6 +31,8 @@ struct Inner {
     /// Connections not in use; one is opened when none is idle, and at
     /// most [`KEPT`] are kept.
     idle: Mutex<Vec<Connection>>,
+    /// Set by [`DirectReads::close`]: no connection is kept after it.
+    closed: AtomicBool,
 }
 
 /// Idle connections kept: a dry run reads two pages at once.
@@ -51,6 +54,7 @@ impl DirectReads {
             inner: Arc::new(Inner {
                 path: options.get_filename().to_path_buf(),
                 idle: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -78,8 +82,10 @@ impl DirectReads {
 }
 
 impl DirectReads {
-    /// Closes the idle connections; one in use closes when its read ends.
+    /// Closes the idle connections; one in use closes when its read ends,
+    /// and reads after this fail as sqlx's closed pools do.
     pub(crate) fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
         self.inner
             .idle
             .lock()
@@ -90,6 +96,10 @@ impl DirectReads {
 
 impl Inner {
     fn take(&self) -> Result<Connection> {
+        // As sqlx's pools answer once closed.
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(sqlx::Error::PoolClosed.into());
+        }
         if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(conn);
         }
@@ -106,7 +116,7 @@ impl Inner {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < KEPT {
+        if idle.len() < KEPT && !self.closed.load(Ordering::SeqCst) {
             idle.push(conn);
         }
     }
