@@ -751,6 +751,14 @@ impl StoreTx {
     }
 
     /// [`Self::mark_handed_off`] for many messages in a few statements.
+    ///
+    /// The status moves forward only (R13): from `queued` or `sending`, as
+    /// a provider's webhook may have moved it on already. `queued` too: a
+    /// hand-off that took longer than its lease finds its message requeued
+    /// by the reaper, and it has left the outbox all the same (a second
+    /// send under the same key is answered by the provider's idempotency).
+    /// Left `queued` with no due time, it was a message neither the outbox
+    /// nor the reaper would ever take again.
     pub async fn mark_handed_off_many(
         &mut self,
         list: &[HandOff<'_>],
@@ -768,7 +776,7 @@ impl StoreTx {
             })
             .collect();
         self.update_from_values(
-            "UPDATE messages SET status = CASE WHEN messages.status = 'sending' THEN v.column3 \
+            "UPDATE messages SET status = CASE WHEN messages.status IN ('queued', 'sending') THEN v.column3 \
              ELSE messages.status END, provider_message_id = v.column2, handed_off_at = v.column4, \
              updated_at = v.column4, due_at = NULL, lease_owner = NULL, lease_until = NULL \
              FROM (VALUES {values}) AS v WHERE messages.id = v.column1",

@@ -46,6 +46,7 @@ smsflow_testkit::on_both_stores!(
     r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
     r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments,
     r24_the_dry_runs_consent_lookup_answers_every_row_of_the_phones_asked_and_no_other,
+    r12_a_hand_off_committed_after_the_reaper_requeued_its_message_takes_it_out_of_the_outbox,
     a_page_of_records_returns_every_value_exactly_as_stored,
     a_claimed_batch_comes_back_exactly_as_stored_with_its_claim_applied,
     r9_reservation_grants_what_fits_and_names_the_exhausted_counter,
@@ -2597,4 +2598,72 @@ async fn r24_the_dry_runs_consent_lookup_answers_every_row_of_the_phones_asked_a
         "every row of the phones asked about, `*` included; not another account's"
     );
     assert!(store.consent_statuses(&acc, &[]).await.unwrap().is_empty());
+}
+
+/// A hand-off slower than its lease: the reaper requeues the message, then
+/// the hand-off commits. The message has left (the provider has it), so it
+/// must not stay `queued` with no due time, taken by nobody (found by the
+/// three-node kill -9 test on a slow box).
+async fn r12_a_hand_off_committed_after_the_reaper_requeued_its_message_takes_it_out_of_the_outbox(
+    store: &Store,
+) {
+    let acc = account(store).await;
+    let lease = Duration::seconds(60);
+    let mut m = outbound(&acc, Some(t0()));
+    m.row.status = MessageStatus::Sending;
+    m.row.attempts = 1;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_messages_leased(std::slice::from_ref(&m), "node-a", t0() + lease)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let after = t0() + lease + Duration::seconds(1);
+    store
+        .claim_stale_sending("node-b", after, after + lease, 10)
+        .await
+        .unwrap();
+    assert!(store
+        .requeue_stale(&m.row.id, "node-b", after)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_message(&acc, &m.row.id).await.unwrap().status,
+        MessageStatus::Queued
+    );
+
+    // node-a's hand-off, still in flight, now commits.
+    let handed = after + Duration::seconds(1);
+    let mut tx = store.begin().await.unwrap();
+    tx.mark_handed_off(&m.row.id, "prov-1", MessageStatus::Sent, handed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let shown = store.get_message(&acc, &m.row.id).await.unwrap();
+    assert_eq!(shown.status, MessageStatus::Sent);
+    assert_eq!(shown.handed_off_at, Some(handed));
+    let later = handed + lease * 3;
+    let claimed = store
+        .claim_outbox("node-c", later, later + lease, 10)
+        .await
+        .unwrap();
+    assert!(claimed.iter().all(|c| c.row.id != m.row.id), "{claimed:?}");
+    let stale = store
+        .claim_stale_sending("node-c", later, later + lease, 10)
+        .await
+        .unwrap();
+    assert!(stale.iter().all(|c| c.row.id != m.row.id), "{stale:?}");
+
+    // A status a webhook moved on is kept.
+    let mut d = outbound(&acc, Some(t0()));
+    d.row.status = MessageStatus::Delivered;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_messages(std::slice::from_ref(&d)).await.unwrap();
+    tx.mark_handed_off(&d.row.id, "prov-2", MessageStatus::Sent, handed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.get_message(&acc, &d.row.id).await.unwrap().status,
+        MessageStatus::Delivered
+    );
 }
