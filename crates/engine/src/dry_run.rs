@@ -253,7 +253,7 @@ fn settle(
     allowance: &mut Allowance,
     stored: &HashMap<E164, Vec<(String, ConsentStatus)>>,
     changed: &HashMap<E164, Vec<(String, ConsentStatus)>>,
-    record: &Record,
+    record_id: &RecordId,
     p: &PendingSend,
     quiet: Option<DateTime<Utc>>,
     report: &mut DryRunReport,
@@ -284,7 +284,7 @@ fn settle(
     report.segments_total += u64::from(p.info.segments);
     if report.samples.len() < SAMPLES {
         report.samples.push(DryRunSample {
-            record_id: record.id.clone(),
+            record_id: record_id.clone(),
             to: p.to.clone(),
             body: p.body.clone(),
             encoding: p.info.encoding,
@@ -303,6 +303,94 @@ struct PageLookups {
     /// workflows), and their validated phones.
     contacts: HashMap<RecordId, Record>,
     contact_phones: HashSet<E164>,
+}
+
+/// Walks the records of `page[range]` that enroll (see [`walk_all`]);
+/// answers their events and how many enrolled.
+fn walk_records(
+    wf: &ValidWorkflow,
+    world: &World,
+    page: &[ScannedRecord],
+    range: std::ops::Range<usize>,
+    lookups: &PageLookups,
+    now: DateTime<Utc>,
+) -> (Vec<Event>, u64) {
+    let mut out = Vec::with_capacity(range.len());
+    let mut enrolled = 0u64;
+    for i in range {
+        let s = &page[i];
+        let enrolls_now = match &lookups.enrolling {
+            Some(decided) => decided[i],
+            None => {
+                let states = s.enrollments.iter().copied();
+                enrolls(wf, &s.record.properties, None, states)
+            }
+        };
+        if !enrolls_now {
+            continue;
+        }
+        enrolled += 1;
+        let known = KnownPhones {
+            own: &s.validated,
+            others: Some(&lookups.contact_phones),
+        };
+        walk(
+            wf,
+            world,
+            i,
+            &s.record,
+            &lookups.contacts,
+            known,
+            now,
+            &mut out,
+        );
+    }
+    (out, enrolled)
+}
+
+/// A page as the run settles it, from [`read_pages`].
+enum Loaded {
+    /// Walked on the thread that read it (see [`Walker`]): its events, how
+    /// many records enrolled, and the records' ids (the events' indexes).
+    Walked {
+        events: Vec<Event>,
+        enrolled: u64,
+        ids: Vec<RecordId>,
+    },
+    /// Read only: the run walks it after looking up what the walk needs.
+    Read(Vec<ScannedRecord>),
+}
+
+/// What a page needs to be walked where it is read: everything but other
+/// records, so in contact workflows (and those that send nothing). Each
+/// page is then read, walked and freed by one thread, two pages at a time
+/// (see [`READERS`]); before, a page was parsed on one thread, walked on
+/// two others and freed on a fourth, and freeing records on another thread
+/// than the one that allocated them was a tenth of a run.
+#[derive(Clone)]
+struct Walker {
+    wf: Arc<ValidWorkflow>,
+    world: Arc<World>,
+    now: DateTime<Utc>,
+}
+
+impl Walker {
+    fn walk(&self, page: Vec<ScannedRecord>) -> Loaded {
+        let (events, enrolled) = walk_records(
+            &self.wf,
+            &self.world,
+            &page,
+            0..page.len(),
+            &PageLookups::default(),
+            self.now,
+        );
+        let ids = page.into_iter().map(|s| s.record.id).collect();
+        Loaded::Walked {
+            events,
+            enrolled,
+            ids,
+        }
+    }
 }
 
 /// Walks the records of a page that enroll, split over the machine's
@@ -329,37 +417,8 @@ async fn walk_all(
                 (wf.clone(), world.clone(), page.clone(), lookups.clone());
             tokio::task::spawn_blocking(move || {
                 let first = part * per_thread;
-                let scanned = &page[first..(first + per_thread).min(page.len())];
-                let mut out = Vec::with_capacity(scanned.len());
-                let mut enrolled = 0u64;
-                for (i, s) in scanned.iter().enumerate() {
-                    let enrolls_now = match &lookups.enrolling {
-                        Some(decided) => decided[first + i],
-                        None => {
-                            let states = s.enrollments.iter().copied();
-                            enrolls(&wf, &s.record.properties, None, states)
-                        }
-                    };
-                    if !enrolls_now {
-                        continue;
-                    }
-                    enrolled += 1;
-                    let known = KnownPhones {
-                        own: &s.validated,
-                        others: Some(&lookups.contact_phones),
-                    };
-                    walk(
-                        &wf,
-                        &world,
-                        first + i,
-                        &s.record,
-                        &lookups.contacts,
-                        known,
-                        now,
-                        &mut out,
-                    );
-                }
-                (out, enrolled)
+                let last = (first + per_thread).min(page.len());
+                walk_records(&wf, &world, &page, first..last, &lookups, now)
             })
         })
         .collect();
@@ -389,9 +448,10 @@ async fn read_pages(
     account: AccountId,
     object_type: ObjectType,
     saved: Option<WorkflowId>,
-    pages: tokio::sync::mpsc::Sender<StoreResult<Vec<ScannedRecord>>>,
+    walker: Option<Walker>,
+    pages: tokio::sync::mpsc::Sender<StoreResult<Loaded>>,
 ) {
-    if let Err(e) = cut_and_read(&store, &account, object_type, saved, &pages).await {
+    if let Err(e) = cut_and_read(&store, &account, object_type, saved, walker, &pages).await {
         let _ = pages.send(Err(e)).await;
     }
 }
@@ -403,7 +463,8 @@ async fn cut_and_read(
     account: &AccountId,
     object_type: ObjectType,
     saved: Option<WorkflowId>,
-    pages: &tokio::sync::mpsc::Sender<StoreResult<Vec<ScannedRecord>>>,
+    walker: Option<Walker>,
+    pages: &tokio::sync::mpsc::Sender<StoreResult<Loaded>>,
 ) -> StoreResult<()> {
     let Some(last) = store.last_record_id(account, object_type).await? else {
         return Ok(());
@@ -419,18 +480,28 @@ async fn cut_and_read(
             let until = end.filter(|e| *e < last).unwrap_or_else(|| last.clone());
             cut_all = until == last;
             let from = after.replace(until.clone());
-            let (store, account, saved) = (store.clone(), account.clone(), saved.clone());
+            let (store, account, saved, walker) = (
+                store.clone(),
+                account.clone(),
+                saved.clone(),
+                walker.clone(),
+            );
             reading.push_back(tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
                 async move {
-                    store
-                        .dry_run_page(
-                            &account,
-                            object_type,
-                            saved.as_ref(),
-                            from.as_deref(),
-                            &until,
-                        )
-                        .await
+                    let (saved, from) = (saved.as_ref(), from.as_deref());
+                    match walker {
+                        Some(w) => {
+                            store
+                                .dry_run_page_then(&account, object_type, saved, from, &until, {
+                                    move |page| w.walk(page)
+                                })
+                                .await
+                        }
+                        None => store
+                            .dry_run_page(&account, object_type, saved, from, &until)
+                            .await
+                            .map(Loaded::Read),
+                    }
                 },
             )));
         }
@@ -515,66 +586,36 @@ impl Engine {
             Some(id) if self.store().has_enrollments(account, id).await? => Some(id.clone()),
             _ => None,
         };
+        // In other than contact workflows the message goes to the primary
+        // contacts of the enrolling records, which the run looks up per
+        // page before walking it.
+        let walker = (wf.object_type == ObjectType::Contact || !wf.uses_sms()).then(|| Walker {
+            wf: wf.clone(),
+            world: world.clone(),
+            now,
+        });
         let reader = tokio::spawn(read_pages(
             self.store().clone(),
             account.clone(),
             wf.object_type,
             saved,
+            walker,
             pages,
         ));
         // Stops the reader if this run ends early (an error below).
         let _stop_reader = tokio_util::task::AbortOnDropHandle::new(reader);
         while let Some(page) = loaded.recv().await {
-            let page = page?;
-            // In other than contact workflows the message goes to the
-            // primary contacts of the enrolling records: which records
-            // enroll is decided here, to fetch those contacts, instead of
-            // in the walk. Recipients already validated when their record
-            // was written are not parsed again (libphonenumber is most of
-            // the walk).
-            let lookups = if wf.object_type == ObjectType::Contact || !wf.uses_sms() {
-                PageLookups::default()
-            } else {
-                let enrolling: Vec<bool> = page
-                    .iter()
-                    .map(|s| {
-                        let states = s.enrollments.iter().copied();
-                        enrolls(&wf, &s.record.properties, None, states)
-                    })
-                    .collect();
-                let ids: Vec<RecordId> = page
-                    .iter()
-                    .zip(&enrolling)
-                    .filter(|(_, enrolls)| **enrolls)
-                    .filter_map(|(s, _)| s.record.primary_contact().cloned())
-                    .collect();
-                let contacts: HashMap<RecordId, Record> = self
-                    .store()
-                    .get_records(account, &ids)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.id.clone(), r))
-                    .collect();
-                let ids: Vec<RecordId> = contacts.keys().cloned().collect();
-                let phones = self
-                    .store()
-                    .validated_phones(account, ObjectType::Contact, &ids)
-                    .await?;
-                PageLookups {
-                    enrolling: Some(enrolling),
-                    contacts,
-                    contact_phones: phones.into_iter().collect(),
+            let (events, enrolled, ids) = match page? {
+                Loaded::Walked {
+                    events,
+                    enrolled,
+                    ids,
+                } => (events, enrolled, ids),
+                Loaded::Read(page) => {
+                    self.walk_with_contacts(account, &wf, &world, page, now)
+                        .await?
                 }
             };
-            let page = Arc::new(page);
-            let (events, enrolled) = walk_all(
-                wf.clone(),
-                world.clone(),
-                page.clone(),
-                Arc::new(lookups),
-                now,
-            )
-            .await;
             report.enrolled += enrolled;
             let mut phones: Vec<&E164> = events
                 .iter()
@@ -606,18 +647,80 @@ impl Engine {
                         &mut allowance,
                         &stored,
                         &changed,
-                        &page[i].record,
+                        &ids[i],
                         &p,
                         quiet,
                         &mut report,
                     ),
                 }
             }
-            // Freeing a page's records (their property maps) is a good
-            // share of a page's serial time; let another thread do it.
-            tokio::task::spawn_blocking(move || drop(page));
         }
         Ok(report)
+    }
+
+    /// Walks a page of other than contact records (see [`walk_all`]): which
+    /// records enroll is decided first, to fetch their primary contacts,
+    /// which the messages go to. Recipients already validated when their
+    /// record was written are not parsed again (libphonenumber is most of
+    /// the walk). Answers the events, how many enrolled and the records'
+    /// ids.
+    async fn walk_with_contacts(
+        &self,
+        account: &AccountId,
+        wf: &Arc<ValidWorkflow>,
+        world: &Arc<World>,
+        page: Vec<ScannedRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Event>, u64, Vec<RecordId>)> {
+        let enrolling: Vec<bool> = page
+            .iter()
+            .map(|s| {
+                let states = s.enrollments.iter().copied();
+                enrolls(wf, &s.record.properties, None, states)
+            })
+            .collect();
+        let ids: Vec<RecordId> = page
+            .iter()
+            .zip(&enrolling)
+            .filter(|(_, enrolls)| **enrolls)
+            .filter_map(|(s, _)| s.record.primary_contact().cloned())
+            .collect();
+        let contacts: HashMap<RecordId, Record> = self
+            .store()
+            .get_records(account, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let ids: Vec<RecordId> = contacts.keys().cloned().collect();
+        let phones = self
+            .store()
+            .validated_phones(account, ObjectType::Contact, &ids)
+            .await?;
+        let lookups = PageLookups {
+            enrolling: Some(enrolling),
+            contacts,
+            contact_phones: phones.into_iter().collect(),
+        };
+        let page = Arc::new(page);
+        let (events, enrolled) = walk_all(
+            wf.clone(),
+            world.clone(),
+            page.clone(),
+            Arc::new(lookups),
+            now,
+        )
+        .await;
+        // Freeing the page's records is a good share of a page's serial
+        // time; let another thread do it.
+        let ids = tokio::task::spawn_blocking(move || {
+            Arc::try_unwrap(page)
+                .map(|page| page.into_iter().map(|s| s.record.id).collect())
+                .unwrap_or_else(|page| page.iter().map(|s| s.record.id.clone()).collect())
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        Ok((events, enrolled, ids))
     }
 
     /// Settings, numbers, the program's senders and the subscription types.

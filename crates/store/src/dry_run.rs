@@ -271,6 +271,28 @@ impl Store {
         after: Option<&str>,
         until: &str,
     ) -> Result<Vec<ScannedRecord>> {
+        self.dry_run_page_then(account, object_type, workflow, after, until, |page| page)
+            .await
+    }
+
+    /// [`Store::dry_run_page`], handing the page to `then` on the blocking
+    /// thread that read it (SQLite; a blocking thread after the read on
+    /// PostgreSQL) and answering what it makes of it. A caller that walks
+    /// the page there and keeps little of it frees the records on the
+    /// thread that allocated them, while they are still in its cache.
+    pub async fn dry_run_page_then<T, F>(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        workflow: Option<&WorkflowId>,
+        after: Option<&str>,
+        until: &str,
+        then: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<ScannedRecord>) -> T + Send + 'static,
+    {
         match &self.direct {
             Some(direct) => {
                 let range = PageRange {
@@ -280,11 +302,17 @@ impl Store {
                     after: after.unwrap_or("").to_string(),
                     until: until.to_string(),
                 };
-                direct.run(move |conn| read_range(conn, &range)).await
+                direct
+                    .run(move |conn| read_range(conn, &range).map(then))
+                    .await
             }
             None => {
-                self.dry_run_page_folded(account, object_type, workflow, after, until)
+                let page = self
+                    .dry_run_page_folded(account, object_type, workflow, after, until)
+                    .await?;
+                Ok(tokio::task::spawn_blocking(move || then(page))
                     .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
             }
         }
     }
