@@ -24,19 +24,26 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 pub(crate) struct DirectReads {
     inner: Arc<Inner>,
+    /// Reads at once, as many as the sqlx readers have connections: each
+    /// holds a connection and a blocking thread, and concurrent dry runs
+    /// beyond that would only share the same cores.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 struct Inner {
     path: PathBuf,
-    /// Connections not in use; one is opened when none is idle, and at
-    /// most [`KEPT`] are kept.
+    /// Connections not in use; one is opened when none is idle. There are
+    /// never more than [`max_reads`], one per read at once.
     idle: Mutex<Vec<Connection>>,
     /// Set by [`DirectReads::close`]: no connection is kept after it.
     closed: AtomicBool,
 }
 
-/// Idle connections kept: a dry run reads two pages at once.
-const KEPT: usize = 4;
+/// Reads at once (see `DirectReads::permits`).
+fn max_reads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.clamp(2, 8) + 1
+}
 
 impl std::fmt::Debug for DirectReads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +63,7 @@ impl DirectReads {
                 idle: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
             }),
+            permits: Arc::new(tokio::sync::Semaphore::new(max_reads())),
         })
     }
 
@@ -66,7 +74,14 @@ impl DirectReads {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = inner.take()?;
             let out = read(&conn);
             // A connection left inside a transaction by an error is not
@@ -86,6 +101,7 @@ impl DirectReads {
     /// and reads after this fail as sqlx's closed pools do.
     pub(crate) fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.permits.close();
         self.inner
             .idle
             .lock()
@@ -116,7 +132,7 @@ impl Inner {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < KEPT && !self.closed.load(Ordering::SeqCst) {
+        if !self.closed.load(Ordering::SeqCst) {
             idle.push(conn);
         }
     }
