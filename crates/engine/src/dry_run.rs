@@ -363,8 +363,8 @@ enum Loaded {
 
 /// What a page needs to be walked where it is read: everything but other
 /// records, so in contact workflows (and those that send nothing). Each
-/// page is then read, walked and freed by one thread, two pages at a time
-/// (see [`READERS`]); before, a page was parsed on one thread, walked on
+/// page is then read, walked and freed by one thread, [`READERS`] pages at
+/// a time; before, a page was parsed on one thread, walked on
 /// two others and freed on a fourth, and freeing records on another thread
 /// than the one that allocated them was a tenth of a run.
 #[derive(Clone)]
@@ -434,8 +434,12 @@ async fn walk_all(
     (events, enrolled)
 }
 
-/// Pages read at once by [`read_pages`].
-const READERS: usize = 2;
+/// Pages read at once by [`read_pages`]. One more than the two cores of
+/// the benchmark box: with the walk on the reading threads, a third page
+/// keeps both cores busy while the run settles a page and looks up its
+/// consents (a 1M run 2.0–3.0 s against 2.6–3.3 s with two, run
+/// alternately; BENCHMARKS.md).
+const READERS: usize = 3;
 
 /// Sends the account's records of `object_type` to `pages`, in id order, a
 /// page at a time. Pages are cut ahead from the record index

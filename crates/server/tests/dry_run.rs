@@ -483,7 +483,8 @@ async fn r24_a_dry_run_over_several_pages_counts_every_record_once_in_order(back
     assert_eq!(sampled, sendable, "the first sendable records, in id order");
 
     // Runs at once outnumber the reads the store does at once (a dry run
-    // reads two pages at a time): each waits its turn and counts the same.
+    // reads several pages at a time): each waits its turn and counts the
+    // same.
     let path = format!("/workflows/{wf}/dry-run");
     let runs = (0..6).map(|_| dry_run(&app, &acct, &path, json!({})));
     for (k, again) in futures::future::join_all(runs).await.iter().enumerate() {

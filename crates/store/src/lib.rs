@@ -185,9 +185,9 @@ async fn sqlite_readers(url: &str) -> Result<AnyPool> {
     params.push("mode=ro");
     let options = AnyConnectOptions::from_str(&format!("{base}?{}", params.join("&")))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // One per core, and one more: a dry run reads two pages at once, and
-    // the lookups it and the engine make between pages must not wait for
-    // them.
+    // One per core, and one more: a dry run reads several pages at once,
+    // and the lookups it and the engine make between pages must not wait
+    // for them all.
     Ok(AnyPoolOptions::new()
         .max_connections(cores.clamp(2, 8) as u32 + 1)
         .acquire_timeout(Duration::from_secs(60))
