@@ -577,11 +577,10 @@ impl Engine {
         // Consent changes made by the run's own manage-subscription steps.
         let mut changed: HashMap<E164, Vec<(String, ConsentStatus)>> = HashMap::new();
         let mut report = DryRunReport::default();
-        // Pages are read by a task of their own ahead of the evaluation,
-        // so the walk never waits for the reader, and READERS pages at a
-        // time: building a page is most of SQLite's share of a dry run and
-        // one connection does it on one core. The task ends with the last
-        // page, on an error, or when this run stops listening.
+        // Pages are read (and in contact workflows walked) by a task of
+        // their own ahead of the settling, READERS pages at a time, each on
+        // a thread of its own. The task ends with the last page, on an
+        // error, or when this run stops listening.
         let (pages, mut loaded) = tokio::sync::mpsc::channel(2);
         // A saved workflow no record was ever enrolled in (a draft, the
         // usual thing to dry-run) is read as if unsaved: no enrollment
@@ -689,13 +688,7 @@ impl Engine {
             .filter(|(_, enrolls)| **enrolls)
             .filter_map(|(s, _)| s.record.primary_contact().cloned())
             .collect();
-        let contacts: HashMap<RecordId, Record> = self
-            .store()
-            .get_records(account, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let contacts: HashMap<RecordId, Record> = self.records_by_id(account, &ids).await?;
         let ids: Vec<RecordId> = contacts.keys().cloned().collect();
         let phones = self
             .store()

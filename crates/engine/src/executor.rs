@@ -148,25 +148,14 @@ impl Engine {
     ) -> Result<()> {
         let settings = self.get_account(account).await?.settings;
         let record_ids: Vec<RecordId> = batch.iter().map(|c| c.row.record_id.clone()).collect();
-        let mut records: HashMap<RecordId, Record> = self
-            .store()
-            .get_records(account, &record_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut records: HashMap<RecordId, Record> =
+            self.records_by_id(account, &record_ids).await?;
         let contact_ids: Vec<RecordId> = records
             .values()
             .filter(|r| r.object_type != ObjectType::Contact)
             .filter_map(|r| r.primary_contact().cloned())
             .collect();
-        let contacts: HashMap<RecordId, Record> = self
-            .store()
-            .get_records(account, &contact_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let contacts: HashMap<RecordId, Record> = self.records_by_id(account, &contact_ids).await?;
         let numbers: HashMap<NumberId, smsflow_store::NumberRow> = self
             .store()
             .list_numbers(account)

@@ -120,6 +120,22 @@ fn changed(name: &str, now: &Properties, before: Option<&Properties>) -> bool {
 }
 
 impl Engine {
+    /// Records by id, of any type, keyed by their id; unknown ids are left
+    /// out.
+    pub(crate) async fn records_by_id<M: FromIterator<(RecordId, Record)>>(
+        &self,
+        account: &AccountId,
+        ids: &[RecordId],
+    ) -> Result<M> {
+        Ok(self
+            .store()
+            .get_records(account, ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect())
+    }
+
     pub async fn get_record(
         &self,
         account: &AccountId,
@@ -270,14 +286,8 @@ impl Engine {
             .iter()
             .filter_map(|i| i.id.as_deref().map(RecordId::from))
             .collect();
-        let existing: HashMap<RecordId, Record> = self
-            .store()
-            .get_records(account, &ids)
-            .await?
-            .into_iter()
-            .filter(|r| r.object_type == object_type)
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let mut existing: HashMap<RecordId, Record> = self.records_by_id(account, &ids).await?;
+        existing.retain(|_, r| r.object_type == object_type);
         let now = self.now();
         let mut writes: Vec<RecordWrite> = Vec::with_capacity(inputs.len());
         let mut seen: HashSet<RecordId> = HashSet::new();

@@ -39,7 +39,8 @@ fn enrollment_state(s: &str) -> Result<EnrollmentState> {
         .map_err(|e| StoreError::Corrupt(format!("state: {e}")))
 }
 
-/// A page of [`Store::dry_run_page`], owned, for a blocking thread.
+/// A page of [`Store::dry_run_page`], owned, so a blocking thread can read
+/// it.
 struct PageRange {
     account: String,
     object_type: ObjectType,
@@ -293,23 +294,21 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(Vec<ScannedRecord>) -> T + Send + 'static,
     {
+        let range = PageRange {
+            account: account.to_string(),
+            object_type,
+            workflow: workflow.map(|w| w.to_string()),
+            after: after.unwrap_or("").to_string(),
+            until: until.to_string(),
+        };
         match &self.direct {
             Some(direct) => {
-                let range = PageRange {
-                    account: account.to_string(),
-                    object_type,
-                    workflow: workflow.map(|w| w.to_string()),
-                    after: after.unwrap_or("").to_string(),
-                    until: until.to_string(),
-                };
                 direct
                     .run(move |conn| read_range(conn, &range).map(then))
                     .await
             }
             None => {
-                let page = self
-                    .dry_run_page_folded(account, object_type, workflow, after, until)
-                    .await?;
+                let page = self.dry_run_page_folded(&range).await?;
                 Ok(tokio::task::spawn_blocking(move || then(page))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
@@ -321,20 +320,13 @@ impl Store {
     /// row (see [`record_range_sql`]), so a page costs a hand-off or two
     /// rather than one per record, with each record's phones and
     /// enrollment states looked up in the page query.
-    async fn dry_run_page_folded(
-        &self,
-        account: &AccountId,
-        object_type: ObjectType,
-        workflow: Option<&WorkflowId>,
-        after: Option<&str>,
-        until: &str,
-    ) -> Result<Vec<ScannedRecord>> {
+    async fn dry_run_page_folded(&self, range: &PageRange) -> Result<Vec<ScannedRecord>> {
         // Each lookup goes through a subquery fenced with `OFFSET 0`, so it
         // can only be planned on the record index. Right after a bulk load,
         // before statistics catch up, the planner took the account's phone
         // index or the workflow's enrollment index instead and read every
         // entry of it for each record (48 s for one page of 5,000).
-        let states = match workflow {
+        let states = match range.workflow {
             Some(_) => PageExtra {
                 sqlite: "",
                 postgres: "(SELECT COALESCE(json_agg(e.state), '[]') \
@@ -360,11 +352,11 @@ impl Store {
         };
         let sql = record_range_sql(self.backend, &[states, phones]);
         let mut q = sqlx::query(&sql)
-            .bind(account.as_str())
-            .bind(object_type.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(until);
-        if let Some(w) = workflow {
+            .bind(range.account.as_str())
+            .bind(range.object_type.as_str())
+            .bind(range.after.as_str())
+            .bind(range.until.as_str());
+        if let Some(w) = &range.workflow {
             q = q.bind(w.as_str());
         }
         let row = q.fetch_one(self.reads()).await?;
@@ -383,7 +375,7 @@ impl Store {
                     Ok(ScannedRecord {
                         record: folded_record((
                             id,
-                            object_type,
+                            range.object_type,
                             properties,
                             associations,
                             created,
