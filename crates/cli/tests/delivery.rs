@@ -148,6 +148,28 @@ async fn run_until_idle(engines: &[Engine], limit: Duration) {
     }
 }
 
+/// Each of the `n` messages reached the gateway once, under its own key,
+/// and is `sent`.
+async fn assert_each_sent_once(
+    gateway: &FakeGateway,
+    store: &Store,
+    account: &AccountId,
+    n: usize,
+    backend: TestBackend,
+) {
+    let c = gateway.counts();
+    assert_eq!(
+        (c.keys, c.repeats, c.duplicate_recipients),
+        (n as u64, 0, 0),
+        "{backend}"
+    );
+    assert_eq!(
+        count_status(store, account, MessageStatus::Sent).await,
+        n,
+        "{backend}"
+    );
+}
+
 async fn count_status(store: &Store, account: &AccountId, status: MessageStatus) -> usize {
     let mut after: Option<String> = None;
     let mut n = 0;
@@ -419,17 +441,7 @@ async fn r12_messages_a_node_kept_for_itself_go_out_once_after_it_dies() {
         assert_eq!(gateway.counts().keys, 0, "{backend}: the lease still holds");
         clock.advance(chrono::Duration::seconds(3));
         survivor.drain().await.unwrap();
-        let c = gateway.counts();
-        assert_eq!(
-            (c.keys, c.repeats, c.duplicate_recipients),
-            (3, 0, 0),
-            "{backend}"
-        );
-        assert_eq!(
-            count_status(&store, &s.account, MessageStatus::Sent).await,
-            3,
-            "{backend}"
-        );
+        assert_each_sent_once(&gateway, &store, &s.account, 3, backend).await;
         store.close().await;
     }
 }
@@ -456,17 +468,7 @@ async fn a_worker_that_stops_hands_off_the_messages_it_kept() {
         let s = setup(&engine, "http", 100, 100, 8).await;
         // Asked to stop before it starts: one round, then it stops.
         engine.run(std::future::ready(())).await;
-        let c = gateway.counts();
-        assert_eq!(
-            (c.keys, c.repeats, c.duplicate_recipients),
-            (8, 0, 0),
-            "{backend}"
-        );
-        assert_eq!(
-            count_status(&store, &s.account, MessageStatus::Sent).await,
-            8,
-            "{backend}"
-        );
+        assert_each_sent_once(&gateway, &store, &s.account, 8, backend).await;
         store.close().await;
     }
 }

@@ -192,6 +192,15 @@ fn counter(subject: CounterSubject, window: Window, period: &str) -> CounterKey 
     }
 }
 
+/// [`outbound`] as a node inserts a send it hands off itself: already
+/// `sending`, on its first attempt (see `insert_messages_leased`).
+fn sending(account: &AccountId) -> NewMessage {
+    let mut m = outbound(account, Some(t0()));
+    m.row.status = MessageStatus::Sending;
+    m.row.attempts = 1;
+    m
+}
+
 fn outbound(account: &AccountId, due_at: Option<DateTime<Utc>>) -> NewMessage {
     let id = MessageId::generate();
     NewMessage {
@@ -1393,9 +1402,7 @@ async fn r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it
 ) {
     let acc = account(store).await;
     let lease = Duration::seconds(60);
-    let mut m = outbound(&acc, Some(t0()));
-    m.row.status = MessageStatus::Sending;
-    m.row.attempts = 1;
+    let m = sending(&acc);
     let plain = outbound(&acc, Some(t0()));
     let mut tx = store.begin().await.unwrap();
     tx.insert_messages_leased(std::slice::from_ref(&m), "node-a", t0() + lease)
@@ -2609,9 +2616,7 @@ async fn r12_a_hand_off_committed_after_the_reaper_requeued_its_message_takes_it
 ) {
     let acc = account(store).await;
     let lease = Duration::seconds(60);
-    let mut m = outbound(&acc, Some(t0()));
-    m.row.status = MessageStatus::Sending;
-    m.row.attempts = 1;
+    let m = sending(&acc);
     let mut tx = store.begin().await.unwrap();
     tx.insert_messages_leased(std::slice::from_ref(&m), "node-a", t0() + lease)
         .await
