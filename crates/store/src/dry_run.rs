@@ -1,14 +1,16 @@
 //! Read-only lookups of the workflow dry run (R24): a page of records at a
 //! time, each page answered by one query instead of one per record.
 
-use crate::records::{folded_record, in_id_order, placeholders, record_range_sql, PageExtra};
-use crate::rows::{folded, parse, text, to_json};
-use crate::{EnrollmentState, Result, Store, StoreError};
+use crate::records::{folded_record, in_id_order, placeholders};
+use crate::rows::{opt_int, text, to_json};
+use crate::{EnrollmentState, PageReads, Result, Store, StoreError};
 use smsflow_core::consent::ConsentStatus;
 use smsflow_core::ids::{AccountId, RecordId, WorkflowId};
 use smsflow_core::object::{Association, ObjectType, Properties, Record};
 use smsflow_core::phone::{Line, LineKind, E164};
+use sqlx::postgres::PgRow;
 use sqlx::Row;
+use std::iter::Peekable;
 
 /// A record as the dry run reads it, with what it needs of other tables.
 #[derive(Debug, Clone)]
@@ -21,18 +23,67 @@ pub struct ScannedRecord {
     pub enrollments: Vec<EnrollmentState>,
 }
 
-/// An element of a PostgreSQL dry-run page: `[id, properties,
-/// associations, created_at, updated_at, enrollment states, phones]`.
-#[derive(serde::Deserialize)]
-struct PageElement(
-    String,
-    Properties,
-    Vec<Association>,
-    i64,
-    i64,
-    Vec<String>,
-    Vec<(String, Option<String>, Option<i64>)>,
-);
+/// A PostgreSQL page as [`Store::dry_run_page_rows`] reads it, each part
+/// in record id order.
+struct PageRows {
+    records: Vec<PgRow>,
+    phones: Vec<PgRow>,
+    states: Vec<PgRow>,
+}
+
+/// The records of a [`PageRows`], each with its phones and enrollment
+/// states.
+fn assemble_rows(object_type: ObjectType, rows: PageRows) -> Result<Vec<ScannedRecord>> {
+    let mut phones = Vec::with_capacity(rows.phones.len());
+    for r in &rows.phones {
+        // INTEGER on PostgreSQL.
+        let calling_code = r.try_get::<Option<i32>, _>(3)?.map(i64::from);
+        if let Some(phone) = indexed_phone(r.try_get(1)?, r.try_get(2)?, calling_code) {
+            phones.push((r.try_get::<String, _>(0)?, phone));
+        }
+    }
+    let mut states = rows
+        .states
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, enrollment_state(r.try_get(1)?)?)))
+        .collect::<Result<Vec<(String, _)>>>()?;
+    // The merge compares ids as Rust does; should the database's collation
+    // order them otherwise, they are sorted again.
+    in_id_order(&mut phones, |(r, _)| r);
+    in_id_order(&mut states, |(r, _)| r);
+    let (mut phones, mut states) = (phones.into_iter().peekable(), states.into_iter().peekable());
+    let mut records = Vec::with_capacity(rows.records.len());
+    for r in &rows.records {
+        let id: String = r.try_get(0)?;
+        records.push(ScannedRecord {
+            validated: items_of(&id, &mut phones),
+            enrollments: items_of(&id, &mut states),
+            record: folded_record((
+                id,
+                object_type,
+                json_text(r.try_get(1)?, "properties")?,
+                json_text(r.try_get(2)?, "associations")?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            )),
+        });
+    }
+    in_id_order(&mut records, |s| s.record.id.as_str());
+    Ok(records)
+}
+
+/// The items of record `id` from (record id, item) pairs in record id
+/// order, for records visited in id order: pairs of ids before it (of no
+/// record of the page — none is left behind by a delete, but an index
+/// cannot promise it) are passed over.
+fn items_of<T>(id: &str, sorted: &mut Peekable<impl Iterator<Item = (String, T)>>) -> Vec<T> {
+    while sorted.next_if(|(r, _)| r.as_str() < id).is_some() {}
+    let mut items = Vec::new();
+    while let Some((_, item)) = sorted.next_if(|(r, _)| r == id) {
+        items.push(item);
+    }
+    items
+}
 
 fn enrollment_state(s: &str) -> Result<EnrollmentState> {
     s.parse()
@@ -59,6 +110,10 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .get_ref(i)?
         .as_str()
         .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))?;
+    json_text(text, col)
+}
+
+fn json_text<T: serde::de::DeserializeOwned>(text: &str, col: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
@@ -138,14 +193,7 @@ fn read_range(conn: &rusqlite::Connection, range: &PageRange) -> Result<Vec<Scan
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         };
-        // The range's phones, in record order as the records are. A phone
-        // of no record of the range (none is left behind by a delete, but
-        // the index cannot promise it) is passed over.
-        while phones.next_if(|(r, _)| r.as_str() < id.as_str()).is_some() {}
-        let mut validated = Vec::new();
-        while let Some((_, phone)) = phones.next_if(|(r, _)| *r == id) {
-            validated.push(phone);
-        }
+        let validated = items_of(&id, &mut phones);
         records.push(ScannedRecord {
             record: folded_record((
                 id,
@@ -210,7 +258,7 @@ impl Store {
                 out.extend(indexed_phone(
                     text(&r, "phone")?,
                     Some(&kind),
-                    r.try_get("calling_code")?,
+                    opt_int(&r, "calling_code")?,
                 ));
             }
         }
@@ -301,95 +349,81 @@ impl Store {
             after: after.unwrap_or("").to_string(),
             until: until.to_string(),
         };
-        match &self.direct {
-            Some(direct) => {
+        match &self.pages {
+            PageReads::Sqlite(direct) => {
                 direct
                     .run(move |conn| read_range(conn, &range).map(then))
                     .await
             }
-            None => {
-                let page = self.dry_run_page_folded(&range).await?;
-                Ok(tokio::task::spawn_blocking(move || then(page))
+            PageReads::Postgres(pages) => {
+                let rows = self.dry_run_page_rows(pages, &range).await?;
+                let object_type = range.object_type;
+                tokio::task::spawn_blocking(move || assemble_rows(object_type, rows).map(then))
                     .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             }
         }
     }
 
-    /// PostgreSQL's [`Store::dry_run_page`]: the range read folded into one
-    /// row (see [`record_range_sql`]), so a page costs a hand-off or two
-    /// rather than one per record, with each record's phones and
-    /// enrollment states looked up in the page query.
-    async fn dry_run_page_folded(&self, range: &PageRange) -> Result<Vec<ScannedRecord>> {
-        // Each lookup goes through a subquery fenced with `OFFSET 0`, so it
-        // can only be planned on the record index. Right after a bulk load,
-        // before statistics catch up, the planner took the account's phone
-        // index or the workflow's enrollment index instead and read every
-        // entry of it for each record (48 s for one page of 5,000).
-        let states = match range.workflow {
-            Some(_) => PageExtra {
-                sqlite: "",
-                postgres: "(SELECT COALESCE(json_agg(e.state), '[]') \
-                           FROM (SELECT state, workflow_id FROM enrollments \
-                                 WHERE record_id = r.id OFFSET 0) e \
-                           WHERE e.workflow_id = $5)",
-                join: None,
-            },
-            None => PageExtra {
-                sqlite: "",
-                postgres: "json_build_array()",
-                join: None,
-            },
+    /// PostgreSQL's [`Store::dry_run_page`]: the range's records, its
+    /// phones and its enrollment states in the workflow as three range
+    /// scans in one snapshot, merged by record id where they are parsed
+    /// ([`assemble_rows`]). Each lookup's range is fenced with `OFFSET 0`
+    /// onto the record id index: right after a bulk load, before statistics
+    /// catch up, the planner otherwise took the account's phone index or the
+    /// workflow's enrollment index and read every entry of it. This used to
+    /// be one query folding the page into JSON with a lookup per record,
+    /// which cost the server 8 µs a record against 2 µs for the scans
+    /// (BENCHMARKS.md, dry run).
+    async fn dry_run_page_rows(&self, pages: &sqlx::PgPool, range: &PageRange) -> Result<PageRows> {
+        let mut read = pages.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *read)
+            .await?;
+        let records = sqlx::query(
+            "SELECT id, properties, associations, created_at, updated_at FROM records \
+             WHERE account_id = $1 AND object_type = $2 AND id > $3 AND id <= $4 ORDER BY id",
+        )
+        .bind(range.account.as_str())
+        .bind(range.object_type.as_str())
+        .bind(range.after.as_str())
+        .bind(range.until.as_str())
+        .fetch_all(&mut *read)
+        .await?;
+        let phones = sqlx::query(
+            "SELECT record_id, phone, line_kind, calling_code FROM \
+             (SELECT * FROM record_phones WHERE record_id > $3 AND record_id <= $4 OFFSET 0) p \
+             WHERE account_id = $1 AND object_type = $2 \
+             AND line_kind IS NOT NULL AND calling_code IS NOT NULL",
+        )
+        .bind(range.account.as_str())
+        .bind(range.object_type.as_str())
+        .bind(range.after.as_str())
+        .bind(range.until.as_str())
+        .fetch_all(&mut *read)
+        .await?;
+        let states = match &range.workflow {
+            Some(w) => {
+                sqlx::query(
+                    "SELECT record_id, state FROM \
+                     (SELECT record_id, workflow_id, state FROM enrollments \
+                      WHERE record_id > $1 AND record_id <= $2 OFFSET 0) e \
+                     WHERE workflow_id = $3",
+                )
+                .bind(range.after.as_str())
+                .bind(range.until.as_str())
+                .bind(w.as_str())
+                .fetch_all(&mut *read)
+                .await?
+            }
+            None => Vec::new(),
         };
-        let phones = PageExtra {
-            sqlite: "",
-            postgres: "(SELECT COALESCE(json_agg(json_build_array(p.phone, p.line_kind, p.calling_code)), '[]') \
-                       FROM (SELECT phone, line_kind, calling_code, account_id FROM record_phones \
-                             WHERE record_id = r.id OFFSET 0) p \
-                       WHERE p.account_id = r.account_id \
-                       AND p.line_kind IS NOT NULL AND p.calling_code IS NOT NULL)",
-            join: None,
-        };
-        let sql = record_range_sql(self.backend, &[states, phones]);
-        let mut q = sqlx::query(&sql)
-            .bind(range.account.as_str())
-            .bind(range.object_type.as_str())
-            .bind(range.after.as_str())
-            .bind(range.until.as_str());
-        if let Some(w) = &range.workflow {
-            q = q.bind(w.as_str());
-        }
-        let row = q.fetch_one(self.reads()).await?;
-        let mut scanned = folded::<PageElement>(&row)?;
-        in_id_order(&mut scanned, |s| s.0.as_str());
-        scanned
-            .into_iter()
-            .map(
-                |PageElement(id, properties, associations, created, updated, states, phones)| {
-                    let validated = phones
-                        .into_iter()
-                        .filter_map(|(phone, kind, code)| {
-                            indexed_phone(phone, kind.as_deref(), code)
-                        })
-                        .collect();
-                    Ok(ScannedRecord {
-                        record: folded_record((
-                            id,
-                            range.object_type,
-                            properties,
-                            associations,
-                            created,
-                            updated,
-                        )),
-                        validated,
-                        enrollments: states
-                            .iter()
-                            .map(|s| enrollment_state(s))
-                            .collect::<Result<_>>()?,
-                    })
-                },
-            )
-            .collect()
+        read.commit().await?;
+        Ok(PageRows {
+            records,
+            phones,
+            states,
+        })
     }
 
     /// (phone, subscription type, status) of every consent row of these
@@ -399,31 +433,36 @@ impl Store {
         account: &AccountId,
         phones: &[&E164],
     ) -> Result<Vec<(E164, String, ConsentStatus)>> {
-        if let Some(direct) = &self.direct {
-            let account = account.to_string();
-            let list = to_json(&phones.iter().map(|p| p.as_str()).collect::<Vec<_>>());
-            return direct
-                .run(move |conn| direct_consent_statuses(conn, &account, &list))
-                .await;
-        }
-        let mut out = Vec::new();
-        for chunk in phones.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT phone, subscription_type_id, status FROM consents WHERE account_id = $1 AND phone IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let sql = self.backend.positional(&sql);
-            let mut q = sqlx::query(&sql).bind(account.as_str());
-            for p in chunk {
-                q = q.bind(p.as_str());
+        let pages = match &self.pages {
+            PageReads::Sqlite(direct) => {
+                let account = account.to_string();
+                let list = to_json(&phones.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+                return direct
+                    .run(move |conn| direct_consent_statuses(conn, &account, &list))
+                    .await;
             }
-            for r in q.fetch_all(self.reads()).await? {
-                out.push((
-                    E164::from_trusted(text(&r, "phone")?),
-                    text(&r, "subscription_type_id")?,
-                    parse(&r, "status")?,
-                ));
-            }
+            PageReads::Postgres(pages) => pages,
+        };
+        // One array bound, not one value per phone: PostgreSQL took longer
+        // to parse and plan 5,000 parameters than to look them all up.
+        let rows = sqlx::query(
+            "SELECT phone, subscription_type_id, status FROM consents \
+             WHERE account_id = $1 AND phone = ANY($2)",
+        )
+        .bind(account.as_str())
+        .bind(phones.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+        .fetch_all(pages)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let status: &str = r.try_get(2)?;
+            out.push((
+                E164::from_trusted(r.try_get(0)?),
+                r.try_get(1)?,
+                status
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?,
+            ));
         }
         Ok(out)
     }

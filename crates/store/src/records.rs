@@ -53,45 +53,22 @@ pub(crate) fn folded_record(
 /// database a fraction of that.
 ///
 /// Each element is `[id, object_type, properties, associations,
-/// created_at, updated_at, extra…]` (see [`PageExtra`]). On SQLite the
-/// array is spliced together as text: the stored properties and
-/// associations are JSON written by serde_json, and letting SQLite parse
-/// them again (`json()`) was a third of the query's time. PostgreSQL
-/// builds it with `json_agg`.
-pub(crate) fn fold_records_sql(backend: Backend, rows: &str, extra: &[PageExtra]) -> String {
-    fold_sql(backend, rows, true, extra)
-}
-
-/// [`fold_records_sql`], with the object type in each element or not (when
-/// the query names the one type it reads, leaving it out is a sixth of
-/// SQLite's work for a page).
-fn fold_sql(backend: Backend, rows: &str, typed: bool, extra: &[PageExtra]) -> String {
-    let joins: String = extra.iter().filter_map(|e| e.join).collect();
+/// created_at, updated_at]`. On SQLite the array is spliced together as
+/// text: the stored properties and associations are JSON written by
+/// serde_json, and letting SQLite parse them again (`json()`) was a third
+/// of the query's time. PostgreSQL builds it with `json_agg`.
+pub(crate) fn fold_records_sql(backend: Backend, rows: &str) -> String {
     match backend {
-        Backend::Sqlite => {
-            let formats: String = extra.iter().map(|_| ",%s").collect();
-            let values: String = extra.iter().map(|e| format!(", {}", e.sqlite)).collect();
-            let (type_format, type_value) = if typed {
-                ("%s,", "json_quote(r.object_type), ")
-            } else {
-                ("", "")
-            };
-            format!(
-                "SELECT '[' || coalesce(group_concat(printf('[%s,{type_format}%s,%s,%d,%d{formats}]', \
-                 json_quote(r.id), {type_value}r.properties, r.associations, \
-                 r.created_at, r.updated_at{values}), ','), '') || ']' AS page \
-                 FROM ({rows}) r{joins}"
-            )
-        }
-        Backend::Postgres => {
-            let values: String = extra.iter().map(|e| format!(", {}", e.postgres)).collect();
-            let type_value = if typed { " r.object_type," } else { "" };
-            format!(
-                "SELECT CAST(COALESCE(json_agg(json_build_array(r.id,{type_value} \
-                 CAST(r.properties AS json), CAST(r.associations AS json), r.created_at, \
-                 r.updated_at{values}) ORDER BY r.id), '[]') AS TEXT) AS page FROM ({rows}) r"
-            )
-        }
+        Backend::Sqlite => format!(
+            "SELECT '[' || coalesce(group_concat(printf('[%s,%s,%s,%s,%d,%d]', \
+             json_quote(r.id), json_quote(r.object_type), r.properties, r.associations, \
+             r.created_at, r.updated_at), ','), '') || ']' AS page FROM ({rows}) r"
+        ),
+        Backend::Postgres => format!(
+            "SELECT CAST(COALESCE(json_agg(json_build_array(r.id, r.object_type, \
+             CAST(r.properties AS json), CAST(r.associations AS json), r.created_at, \
+             r.updated_at) ORDER BY r.id), '[]') AS TEXT) AS page FROM ({rows}) r"
+        ),
     }
 }
 
@@ -113,36 +90,12 @@ pub(crate) const FOLDED_COLUMNS: &str =
 /// [`fold_records_sql`] of one page of an account's records of one type:
 /// `$1` account, `$2` type, `$3` the id the page starts after, `$4` the
 /// page size.
-pub(crate) fn record_page_sql(backend: Backend, extra: &[PageExtra]) -> String {
+pub(crate) fn record_page_sql(backend: Backend) -> String {
     let page = format!(
         "SELECT {FOLDED_COLUMNS} FROM records WHERE account_id = $1 AND object_type = $2 \
          AND id > $3 ORDER BY id LIMIT $4"
     );
-    fold_records_sql(backend, &page, extra)
-}
-
-/// [`record_page_sql`] of the records with `$3 < id <= $4`, however many,
-/// each element without its type (`$2`): `[id, properties, associations,
-/// created_at, updated_at, extra…]`.
-pub(crate) fn record_range_sql(backend: Backend, extra: &[PageExtra]) -> String {
-    let range = format!(
-        "SELECT {FOLDED_COLUMNS} FROM records WHERE account_id = $1 AND object_type = $2 \
-         AND id > $3 AND id <= $4 ORDER BY id"
-    );
-    fold_sql(backend, &range, false, extra)
-}
-
-/// A further element of each record in a [`fold_records_sql`] array: an
-/// expression over the page's row `r` giving JSON — text on SQLite, a
-/// `json` value on PostgreSQL.
-pub(crate) struct PageExtra {
-    pub sqlite: &'static str,
-    pub postgres: &'static str,
-    /// SQLite only: a `LEFT JOIN …` the SQLite expression reads from. A
-    /// join is much cheaper there than a correlated subquery building an
-    /// array, at the price of one element per joined row: the caller merges
-    /// consecutive elements of the same record.
-    pub join: Option<&'static str>,
+    fold_records_sql(backend, &page)
 }
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
@@ -182,7 +135,7 @@ impl Store {
                 self.backend.filter_only("account_id"),
                 placeholders(2, chunk.len())
             );
-            let sql = fold_records_sql(self.backend, &rows, &[]);
+            let sql = fold_records_sql(self.backend, &rows);
             let sql = self.backend.positional(&sql);
             let mut q = sqlx::query(&sql).bind(account.as_str());
             for id in chunk {
@@ -201,7 +154,7 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Page<Record>> {
-        let sql = record_page_sql(self.backend, &[]);
+        let sql = record_page_sql(self.backend);
         let row = sqlx::query(&sql)
             .bind(account.as_str())
             .bind(object_type.as_str())
