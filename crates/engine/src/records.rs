@@ -404,11 +404,26 @@ impl Engine {
         writes: Vec<RecordWrite>,
     ) -> Result<()> {
         let enrollments = self.plan_enrollments(account, object_type, &writes).await?;
+        let created: Vec<bool> = writes.iter().map(|w| w.previous.is_none()).collect();
         let records: Vec<Record> = writes.into_iter().map(|w| w.record).collect();
-        let phones = self.phone_index(account, object_type, &records).await?;
+        // A record without a previous version was just given a new id, so
+        // it has no phone index entries to replace.
+        let (mut new_phones, mut changed_phones) = (Vec::new(), Vec::new());
+        for (entry, created) in self
+            .phone_index(account, object_type, &records)
+            .await?
+            .into_iter()
+            .zip(created)
+        {
+            match created {
+                true => new_phones.push(entry),
+                false => changed_phones.push(entry),
+            }
+        }
         let mut tx = self.store().begin().await?;
         tx.upsert_records(account, &records).await?;
-        tx.set_record_phones(account, &phones).await?;
+        tx.set_record_phones(account, &changed_phones).await?;
+        tx.add_record_phones(account, &new_phones).await?;
         tx.insert_enrollments(&enrollments).await?;
         tx.commit().await?;
         if !enrollments.is_empty() {

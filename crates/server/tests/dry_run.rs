@@ -340,7 +340,7 @@ async fn seed_contacts(app: &TestApp, acct: &TestAccount, n: usize) -> Vec<(Stri
             .collect();
         let mut tx = app.engine.store().begin().await.unwrap();
         tx.upsert_records(&account, &records).await.unwrap();
-        tx.set_record_phones(&account, &phones).await.unwrap();
+        tx.add_record_phones(&account, &phones).await.unwrap();
         tx.commit().await.unwrap();
         ids.extend(
             records

@@ -369,9 +369,10 @@ impl Store {
     /// phones and its enrollment states in the workflow as three range
     /// scans in one snapshot, merged by record id where they are parsed
     /// ([`assemble_rows`]). Each lookup's range is fenced with `OFFSET 0`
-    /// onto the record id index: right after a bulk load, before statistics
-    /// catch up, the planner otherwise took the account's phone index or the
-    /// workflow's enrollment index and read every entry of it. This used to
+    /// onto the record id index: without statistics (autovacuum off, or a
+    /// bulk load it has not caught up with), the planner otherwise took the
+    /// account's phone index or the workflow's enrollment index and read
+    /// every entry of it. This used to
     /// be one query folding the page into JSON with a lookup per record,
     /// which cost the server 8 µs a record against 2 µs for the scans
     /// (BENCHMARKS.md, dry run).

@@ -44,6 +44,7 @@ smsflow_testkit::on_both_stores!(
     updating_an_enrollment_needs_the_lease,
     a_batch_update_with_one_lost_lease_conflicts_and_the_rest_is_rolled_back,
     r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run,
+    the_phone_index_of_new_records_is_added_beside_the_entries_already_there,
     r24_a_dry_run_page_carries_each_records_validated_phones_and_enrollments,
     r24_the_dry_runs_consent_lookup_answers_every_row_of_the_phones_asked_and_no_other,
     r12_a_hand_off_committed_after_the_reaper_requeued_its_message_takes_it_out_of_the_outbox,
@@ -2247,6 +2248,51 @@ async fn r24_the_phone_index_keeps_each_numbers_line_for_the_dry_run(store: &Sto
             .await
             .unwrap(),
         vec![landline]
+    );
+}
+
+/// `add_record_phones` is for records just created: it writes their
+/// entries and touches no other record's, and writing an entry already
+/// there is not an error.
+async fn the_phone_index_of_new_records_is_added_beside_the_entries_already_there(store: &Store) {
+    let acc = account(store).await;
+    let mobile = E164::parse("+49 151 23456789", None).unwrap();
+    let landline = E164::parse("+49 30 1234567", None).unwrap();
+    let (old, new) = (RecordId::generate(), RecordId::generate());
+    let mut tx = store.begin().await.unwrap();
+    tx.set_record_phones(
+        &acc,
+        &[(old.clone(), ObjectType::Contact, vec![mobile.clone()])],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let added = [(
+        new.clone(),
+        ObjectType::Contact,
+        vec![mobile.clone(), landline.clone()],
+    )];
+    tx.add_record_phones(&acc, &added).await.unwrap();
+    tx.add_record_phones(&acc, &added).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        store.records_with_phone(&acc, &mobile, None).await.unwrap(),
+        {
+            let mut both = vec![old.clone(), new.clone()];
+            both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            both
+        },
+        "the older record keeps its entry"
+    );
+    assert_eq!(
+        store
+            .records_with_phone(&acc, &landline, Some(ObjectType::Contact))
+            .await
+            .unwrap(),
+        vec![new]
     );
 }
 
