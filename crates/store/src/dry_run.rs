@@ -381,26 +381,26 @@ impl Store {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *read)
             .await?;
-        let records = sqlx::query(
+        // $1 account, $2 type, $3 and $4 the page's id range.
+        let in_range = |sql: &'static str| {
+            sqlx::query(sql)
+                .bind(range.account.as_str())
+                .bind(range.object_type.as_str())
+                .bind(range.after.as_str())
+                .bind(range.until.as_str())
+        };
+        let records = in_range(
             "SELECT id, properties, associations, created_at, updated_at FROM records \
              WHERE account_id = $1 AND object_type = $2 AND id > $3 AND id <= $4 ORDER BY id",
         )
-        .bind(range.account.as_str())
-        .bind(range.object_type.as_str())
-        .bind(range.after.as_str())
-        .bind(range.until.as_str())
         .fetch_all(&mut *read)
         .await?;
-        let phones = sqlx::query(
+        let phones = in_range(
             "SELECT record_id, phone, line_kind, calling_code FROM \
              (SELECT * FROM record_phones WHERE record_id > $3 AND record_id <= $4 OFFSET 0) p \
              WHERE account_id = $1 AND object_type = $2 \
              AND line_kind IS NOT NULL AND calling_code IS NOT NULL",
         )
-        .bind(range.account.as_str())
-        .bind(range.object_type.as_str())
-        .bind(range.after.as_str())
-        .bind(range.until.as_str())
         .fetch_all(&mut *read)
         .await?;
         let states = match &range.workflow {
