@@ -8,7 +8,6 @@
 //! settles the HubSpot execution, so a retry can never send twice.
 
 use crate::error::Result;
-use crate::executor::conversation_id;
 use crate::gate::{gate_send, limit_keys, Gate};
 use crate::inbound::{outbound_row, Thread};
 use crate::send_sms::{prepare, KnownPhones, Prepared, SendInputs};
@@ -204,20 +203,6 @@ impl Engine {
             .store()
             .records_with_phone(account, &p.to, Some(ObjectType::Contact))
             .await?;
-        let conv = conversation_id(account, &p.number_id, &p.to);
-        let thread = Thread {
-            conversation: conv.clone(),
-            user: p.user_id.clone(),
-            record: contacts.first().cloned(),
-        };
-        let row = outbound_row(
-            &number,
-            &p.to,
-            &p.body,
-            thread,
-            send.idempotency_key.clone(),
-            now,
-        );
         let mut tx = self.store().begin().await?;
         let grant = tx.reserve(account, &keys, 1).await?;
         if grant.granted < 1 {
@@ -255,6 +240,22 @@ impl Engine {
                 }
             };
         }
+        let conversation = tx
+            .open_conversation(account, &p.number_id, &p.to, now)
+            .await?;
+        let thread = Thread {
+            conversation,
+            user: p.user_id.clone(),
+            record: contacts.first().cloned(),
+        };
+        let row = outbound_row(
+            &number,
+            &p.to,
+            &p.body,
+            thread,
+            send.idempotency_key.clone(),
+            now,
+        );
         let engagements: Vec<EngagementRow> = contacts
             .iter()
             .map(|c| EngagementRow {
@@ -267,12 +268,6 @@ impl Engine {
                 at: now,
             })
             .collect();
-        tx.upsert_conversations(
-            account,
-            &[(conv.clone(), p.number_id.clone(), p.to.clone())],
-            now,
-        )
-        .await?;
         tx.insert_messages(&[NewMessage {
             row: row.clone(),
             account_id: account.clone(),

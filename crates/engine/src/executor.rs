@@ -11,12 +11,10 @@ use crate::gate::{gate_send, limit_keys, subscription_phone, Gate};
 use crate::send_sms::{prepare, KnownPhones, PendingSend, Prepared, SendInputs};
 use crate::Engine;
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 use smsflow_core::account::{AccountSettings, OnLimit};
 use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis};
 use smsflow_core::ids::{
-    AccountId, ActionLogId, ConversationId, EngagementId, MessageId, NumberId, RecordId, UserId,
-    WorkflowId,
+    AccountId, ActionLogId, EngagementId, MessageId, NumberId, RecordId, UserId, WorkflowId,
 };
 use smsflow_core::limits::{next_window_start, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
@@ -97,17 +95,6 @@ struct BatchWrites {
     /// The batch's messages inserted leased to this node, handed to its
     /// dispatcher once the batch commits.
     in_hand: Vec<OutboxMessage>,
-}
-
-/// Conversations are keyed by (account, number, phone); a derived id lets a
-/// batch create them without reading first.
-pub(crate) fn conversation_id(
-    account: &AccountId,
-    number: &NumberId,
-    phone: &E164,
-) -> ConversationId {
-    let digest = Sha256::digest(format!("{account}|{number}|{phone}").as_bytes());
-    ConversationId::from_string(format!("conv_{}", &hex::encode(digest)[..26]))
 }
 
 impl Engine {
@@ -573,7 +560,7 @@ impl Engine {
         let mut messages = Vec::new();
         let mut leased = Vec::new();
         let mut engagements = Vec::new();
-        let mut conversations = Vec::new();
+        let mut threads = Vec::new();
         for ((number, user), jobs) in groups {
             let keys = limit_keys(now, tz, &limits, &number, user.as_ref());
             let periods: Vec<String> = keys
@@ -602,8 +589,7 @@ impl Engine {
                 if (rank as i64) < grant.granted {
                     let p = &job.pending;
                     let message_id = MessageId::generate();
-                    let conv = conversation_id(account, &p.number_id, &p.to);
-                    conversations.push((conv.clone(), p.number_id.clone(), p.to.clone()));
+                    threads.push((p.number_id.clone(), p.to.clone()));
                     let in_hand = w.dedupes.get(&p.provider).copied().unwrap_or(false);
                     let message = NewMessage {
                         row: MessageRow {
@@ -625,7 +611,8 @@ impl Engine {
                             error: None,
                             number_id: Some(p.number_id.clone()),
                             user_id: p.user_id.clone(),
-                            conversation_id: Some(conv),
+                            // Known once the thread is opened, below.
+                            conversation_id: None,
                             record_id: Some(e.record_id.clone()),
                             workflow_id: Some(e.workflow_id.clone()),
                             enrollment_id: Some(e.id.clone()),
@@ -710,8 +697,14 @@ impl Engine {
                 w.logs.push(entry);
             }
         }
-        tx.upsert_conversations(account, &conversations, now)
-            .await?;
+        let conversations = tx.open_conversations(account, &threads, now).await?;
+        for m in messages.iter_mut().chain(leased.iter_mut()) {
+            if let Some(number) = &m.row.number_id {
+                m.row.conversation_id = conversations
+                    .get(&(number.clone(), m.row.to.clone()))
+                    .cloned();
+            }
+        }
         tx.insert_messages(&messages).await?;
         tx.insert_messages_leased(&leased, &self.inner.config.node_id, lease_until)
             .await?;

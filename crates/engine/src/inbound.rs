@@ -5,7 +5,6 @@
 
 use crate::consent::ledger_id;
 use crate::error::Result;
-use crate::executor::conversation_id;
 use crate::records::enrolls;
 use crate::Engine;
 use chrono::{DateTime, Utc};
@@ -92,9 +91,8 @@ impl Engine {
             .records_with_phone(account, &from, Some(ObjectType::Contact))
             .await?;
         let contacts: Vec<Record> = self.store().get_records(account, &contact_ids).await?;
-        let conv = conversation_id(account, &number.id, &from);
         let info = analyze(&body);
-        let inbound = MessageRow {
+        let mut inbound = MessageRow {
             id: MessageId::generate(),
             direction: Direction::Inbound,
             from: from.clone(),
@@ -109,7 +107,8 @@ impl Engine {
             error: None,
             number_id: Some(number.id.clone()),
             user_id: None,
-            conversation_id: Some(conv.clone()),
+            // Known once the thread is opened, in the transaction below.
+            conversation_id: None,
             record_id: contacts.first().map(|c| c.id.clone()),
             workflow_id: None,
             enrollment_id: None,
@@ -280,14 +279,20 @@ impl Engine {
         }
 
         // A reply to HubSpot's action is logged on its record too (R14).
-        let hubspot_logs = self.hubspot_reply_logs(account, &conv, &inbound).await?;
+        // A thread that is new has no outbound message of the action yet.
+        let hubspot_logs = match self
+            .store()
+            .find_conversation(account, &number.id, &from)
+            .await?
+        {
+            Some(conv) => self.hubspot_reply_logs(account, &conv, &inbound).await?,
+            None => Vec::new(),
+        };
         let mut tx = self.store().begin().await?;
-        tx.upsert_conversations(
-            account,
-            &[(conv.clone(), number.id.clone(), from.clone())],
-            now,
-        )
-        .await?;
+        let conv = tx
+            .open_conversation(account, &number.id, &from, now)
+            .await?;
+        inbound.conversation_id = Some(conv.clone());
         tx.insert_hubspot_logs(&hubspot_logs).await?;
         let mut messages = vec![NewMessage {
             row: inbound.clone(),

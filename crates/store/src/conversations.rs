@@ -2,12 +2,13 @@
 
 use crate::records::placeholders;
 use crate::rows::{opt_text, opt_time, text, time};
-use crate::tx::StoreTx;
-use crate::{ms, Page, Result, Store, StoreError};
+use crate::tx::{bind_rows, i, t, values_list, StoreTx};
+use crate::{ms, Backend, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, ConversationId, NumberId};
 use smsflow_core::phone::E164;
 use sqlx::any::AnyRow;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRow {
@@ -35,6 +36,25 @@ fn conversation_row(r: &AnyRow) -> Result<ConversationRow> {
 }
 
 impl Store {
+    /// The conversation of `number` with `phone`, if they have one.
+    pub async fn find_conversation(
+        &self,
+        account: &AccountId,
+        number: &NumberId,
+        phone: &E164,
+    ) -> Result<Option<ConversationId>> {
+        let row = sqlx::query(
+            "SELECT id FROM conversations WHERE account_id = $1 AND number_id = $2 AND phone = $3",
+        )
+        .bind(account.as_str())
+        .bind(number.as_str())
+        .bind(phone.as_str())
+        .fetch_optional(self.reads())
+        .await?;
+        row.map(|r| Ok(ConversationId::from_string(text(&r, "id")?)))
+            .transpose()
+    }
+
     pub async fn get_conversation(
         &self,
         account: &AccountId,
@@ -82,6 +102,114 @@ impl Store {
 }
 
 impl StoreTx {
+    /// Opens a conversation for each `(number, phone)` thread that has none
+    /// and marks every one active at `at`; answers each thread's id.
+    ///
+    /// A new conversation gets a new, time-ordered id, and the thread is
+    /// found again by its natural key `(account, number, phone)`. Ids
+    /// derived by hashing that key spread every batch's new conversations
+    /// over all pages of three indexes (the id, the account's list, each
+    /// message's thread), and writing those pages back was a third of a
+    /// step transaction's time (BENCHMARKS.md).
+    pub async fn open_conversations(
+        &mut self,
+        account: &AccountId,
+        threads: &[(NumberId, E164)],
+        at: DateTime<Utc>,
+    ) -> Result<HashMap<(NumberId, E164), ConversationId>> {
+        // PostgreSQL refuses an upsert that meets the same row twice; a
+        // batch may send to one phone from one number more than once.
+        let mut seen = HashSet::with_capacity(threads.len());
+        let distinct: Vec<&(NumberId, E164)> =
+            threads.iter().filter(|pair| seen.insert(*pair)).collect();
+        if distinct.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = distinct
+            .iter()
+            .map(|(number, phone)| {
+                vec![
+                    t(ConversationId::generate().as_str()),
+                    t(account.as_str()),
+                    t(number.as_str()),
+                    t(phone.as_str()),
+                    i(ms(at)),
+                    i(ms(at)),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "conversations",
+            &[
+                "id",
+                "account_id",
+                "number_id",
+                "phone",
+                "created_at",
+                "last_message_at",
+            ],
+            rows,
+            "ON CONFLICT (account_id, number_id, phone) \
+             DO UPDATE SET last_message_at = excluded.last_message_at",
+        )
+        .await?;
+        // The ids, read back as one row: the upsert cannot say which rows
+        // it inserted, and SQLite's RETURNING hands rows back one by one.
+        let fold = match self.backend {
+            Backend::Sqlite => "json_group_array(json_array(id, number_id, phone))",
+            Backend::Postgres => {
+                "coalesce(json_agg(json_build_array(id, number_id, phone)), '[]')::text"
+            }
+        };
+        let mut ids = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(5_000) {
+            let sql = format!(
+                "SELECT {fold} AS page FROM conversations \
+                 WHERE account_id = $1 AND (number_id, phone) IN (VALUES {})",
+                values_list(self.backend, chunk.len(), 2, 2)
+            );
+            let sql = self.backend.positional(&sql);
+            let row = bind_rows(
+                sqlx::query(&sql).bind(account.as_str()),
+                chunk
+                    .iter()
+                    .map(|(number, phone)| vec![t(number.as_str()), t(phone.as_str())])
+                    .collect(),
+            )
+            .fetch_one(self.conn())
+            .await?;
+            let found: Vec<(String, String, String)> = crate::rows::json(&row, "page")?;
+            for (id, number, phone) in found {
+                ids.insert(
+                    (NumberId::from_string(number), E164::from_trusted(phone)),
+                    ConversationId::from_string(id),
+                );
+            }
+        }
+        match distinct.iter().find(|pair| !ids.contains_key(pair)) {
+            Some((number, phone)) => Err(StoreError::Corrupt(format!(
+                "the conversation of {number} with {phone} was not opened"
+            ))),
+            None => Ok(ids),
+        }
+    }
+
+    /// [`StoreTx::open_conversations`] for one thread.
+    pub async fn open_conversation(
+        &mut self,
+        account: &AccountId,
+        number: &NumberId,
+        phone: &E164,
+        at: DateTime<Utc>,
+    ) -> Result<ConversationId> {
+        let thread = (number.clone(), phone.clone());
+        let mut ids = self
+            .open_conversations(account, std::slice::from_ref(&thread), at)
+            .await?;
+        ids.remove(&thread)
+            .ok_or_else(|| StoreError::Corrupt(format!("no conversation of {number} with {phone}")))
+    }
+
     /// Marks conversations active now.
     pub async fn touch_conversations(
         &mut self,

@@ -272,6 +272,10 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<HubspotExecutionRow>> {
+        let due = "state IN ('deferred', 'completing') AND due_at <= $1";
+        if !self.may_be_due("hubspot_executions", due, now).await? {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
             "UPDATE hubspot_executions SET due_at = $1 WHERE callback_id IN (SELECT callback_id FROM hubspot_executions \
              WHERE state IN ('deferred', 'completing') AND due_at <= $2 ORDER BY due_at LIMIT $3 {}) RETURNING {EXEC_COLS}",
@@ -292,6 +296,10 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<HubspotLogRow>> {
+        let due = "state = 'pending' AND due_at <= $1";
+        if !self.may_be_due("hubspot_logs", due, now).await? {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
             "UPDATE hubspot_logs SET due_at = $1 WHERE id IN (SELECT id FROM hubspot_logs \
              WHERE state = 'pending' AND due_at <= $2 ORDER BY due_at LIMIT $3 {}) RETURNING {LOG_COLS}",

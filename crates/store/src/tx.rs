@@ -7,11 +7,10 @@ use crate::enrollments::{EnrollmentState, NewEnrollment};
 use crate::messages::{serde_str, ActionLogRow, EngagementRow, NewMessage};
 use crate::{ms, Backend, Result, StoreError};
 use chrono::{DateTime, Utc};
-use smsflow_core::ids::{AccountId, ConversationId, EnrollmentId, MessageId, NumberId};
+use smsflow_core::ids::{AccountId, EnrollmentId, MessageId};
 use smsflow_core::limits::CounterKey;
 use smsflow_core::message::{Outcome, ReasonCode};
 use smsflow_core::object::Record;
-use smsflow_core::phone::E164;
 use sqlx::{Any, Row, Transaction};
 
 /// How many of the wanted sends the counters allow, and which limit stopped
@@ -61,7 +60,7 @@ fn rows_per_statement(width: usize) -> usize {
 
 /// Writes `(…), (…)` for `rows` rows of `width` parameters, starting after
 /// `first - 1` parameters already in the statement.
-fn values_list(backend: Backend, rows: usize, width: usize, first: usize) -> String {
+pub(crate) fn values_list(backend: Backend, rows: usize, width: usize, first: usize) -> String {
     let mut sql = String::with_capacity(rows * width * 4);
     let mut n = first;
     for r in 0..rows {
@@ -91,7 +90,7 @@ fn values_list(backend: Backend, rows: usize, width: usize, first: usize) -> Str
     sql
 }
 
-fn bind_rows<'q>(
+pub(crate) fn bind_rows<'q>(
     mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     rows: Vec<Vec<Arg>>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
@@ -523,45 +522,6 @@ impl StoreTx {
     /// Opens the conversations (number, phone) that do not exist yet and
     /// marks every one of them as having a message at `at`: one upsert
     /// instead of an insert and an update per conversation.
-    pub async fn upsert_conversations(
-        &mut self,
-        account: &AccountId,
-        list: &[(ConversationId, NumberId, E164)],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        // PostgreSQL refuses an upsert that meets the same row twice; a
-        // batch may send to one phone from one number more than once.
-        let mut seen = std::collections::HashSet::with_capacity(list.len());
-        let rows = list
-            .iter()
-            .filter(|(id, _, _)| seen.insert(id))
-            .map(|(id, number, phone)| {
-                vec![
-                    t(id.as_str()),
-                    t(account.as_str()),
-                    t(number.as_str()),
-                    t(phone.as_str()),
-                    i(ms(at)),
-                    i(ms(at)),
-                ]
-            })
-            .collect();
-        self.insert_rows(
-            "conversations",
-            &[
-                "id",
-                "account_id",
-                "number_id",
-                "phone",
-                "created_at",
-                "last_message_at",
-            ],
-            rows,
-            "ON CONFLICT (id) DO UPDATE SET last_message_at = excluded.last_message_at",
-        )
-        .await
-    }
-
     pub async fn insert_messages(&mut self, list: &[NewMessage]) -> Result<()> {
         self.write_messages(list, None).await
     }
@@ -612,7 +572,11 @@ impl StoreTx {
                     ot(r.action_id.clone()),
                     ot(r.idempotency_key.clone()),
                     t(m.counted_periods.join(",")),
-                    oi(m.due_at.map(ms)),
+                    // A message inserted leased is in its owner's hands, not
+                    // in the outbox, until the reaper puts it back (which
+                    // sets a due time): an outbox entry would only be added
+                    // now and removed at its hand-off.
+                    oi(m.due_at.filter(|_| lease.is_none()).map(ms)),
                     i(r.attempts),
                     i(ms(r.created_at)),
                     i(ms(r.updated_at)),

@@ -17,8 +17,8 @@ use serde_json::json;
 use smsflow_core::account::AccountSettings;
 use smsflow_core::encoding::Encoding;
 use smsflow_core::ids::{
-    AccountId, ActionLogId, ConversationId, EngagementId, EnrollmentId, MessageId, NumberId,
-    RecordId, UserId, WorkflowId,
+    AccountId, ActionLogId, EngagementId, EnrollmentId, MessageId, NumberId, RecordId, UserId,
+    WorkflowId,
 };
 use smsflow_core::limits::{CounterKey, CounterSubject, Window};
 use smsflow_core::message::{Direction, MessageStatus, Outcome, ReasonCode};
@@ -61,7 +61,7 @@ smsflow_testkit::on_both_stores!(
     r3_a_resync_follows_the_provider_and_keeps_what_messages_reference,
     r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come,
     r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it_back,
-    a_conversation_upsert_opens_each_thread_once_and_moves_its_last_message,
+    r16_a_conversation_is_opened_once_per_thread_and_moves_its_last_message,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1453,38 +1453,32 @@ async fn r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it
     assert_eq!(again[0].row.idempotency_key, m.row.idempotency_key);
 }
 
-async fn a_conversation_upsert_opens_each_thread_once_and_moves_its_last_message(store: &Store) {
+async fn r16_a_conversation_is_opened_once_per_thread_and_moves_its_last_message(store: &Store) {
     let acc = account(store).await;
     let number = NumberId::generate();
     let phone = |n: u32| E164::from_trusted(format!("+1415555{n:04}"));
-    let first = ConversationId::from_string("conv_first".to_string());
-    let second = ConversationId::from_string("conv_second".to_string());
+    let thread = |n: u32| (number.clone(), phone(n));
     // The same thread twice in one batch (two sends to one phone).
     let mut tx = store.begin().await.unwrap();
-    tx.upsert_conversations(
-        &acc,
-        &[
-            (first.clone(), number.clone(), phone(1)),
-            (first.clone(), number.clone(), phone(1)),
-        ],
-        t0(),
-    )
-    .await
-    .unwrap();
+    let opened = tx
+        .open_conversations(&acc, &[thread(1), thread(1)], t0())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
+    assert_eq!(opened.len(), 1);
+    let first = opened[&thread(1)].clone();
+
     let later = t0() + Duration::seconds(5);
     let mut tx = store.begin().await.unwrap();
-    tx.upsert_conversations(
-        &acc,
-        &[
-            (second.clone(), number.clone(), phone(2)),
-            (first.clone(), number.clone(), phone(1)),
-        ],
-        later,
-    )
-    .await
-    .unwrap();
+    let opened = tx
+        .open_conversations(&acc, &[thread(2), thread(1)], later)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
+    assert_eq!(opened[&thread(1)], first, "an open thread keeps its id");
+    let second = opened[&thread(2)].clone();
+    assert_ne!(second, first);
+
     let got = store.get_conversation(&acc, &first).await.unwrap();
     assert_eq!(
         (got.created_at, got.last_message_at, got.phone),
@@ -1496,7 +1490,39 @@ async fn a_conversation_upsert_opens_each_thread_once_and_moves_its_last_message
         .list_conversations(&acc, false, None, 10)
         .await
         .unwrap();
-    assert_eq!(listed.results.len(), 2);
+    assert_eq!(
+        listed.results.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&first, &second],
+        "listed in the order they were opened"
+    );
+    assert_eq!(
+        store
+            .find_conversation(&acc, &number, &phone(1))
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .find_conversation(&acc, &number, &phone(3))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A thread is the account's own: another account's is another one.
+    let other = account(store).await;
+    let mut tx = store.begin().await.unwrap();
+    let theirs = tx
+        .open_conversation(&other, &number, &phone(1), later)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_ne!(theirs, first);
+    assert!(matches!(
+        store.get_conversation(&acc, &theirs).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn r13_message_status_only_moves_forward(store: &Store) {
