@@ -143,6 +143,9 @@ impl Engine {
             .filter_map(|r| r.primary_contact().cloned())
             .collect();
         let contacts: HashMap<RecordId, Record> = self.records_by_id(account, &contact_ids).await?;
+        let validated = self
+            .validated_phones(account, records.values().chain(contacts.values()))
+            .await?;
         let numbers: HashMap<NumberId, smsflow_store::NumberRow> = self
             .store()
             .list_numbers(account)
@@ -352,7 +355,10 @@ impl Engine {
                             contact,
                             number: numbers.get(&step.from_number_id),
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
-                            validated: KnownPhones::default(),
+                            validated: KnownPhones {
+                                own: &[],
+                                others: Some(&validated),
+                            },
                         };
                         match prepare(step, &inputs) {
                             Prepared::Done {
@@ -448,6 +454,31 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// The phones of `records` that the phone index validated when they
+    /// were written. A recipient written in one of these exact E.164 forms
+    /// is not parsed again: libphonenumber's parse was an eighth of the
+    /// pipeline's CPU (BENCHMARKS.md). An index entry older than the
+    /// record it was read beside can only miss, and a miss is parsed.
+    async fn validated_phones(
+        &self,
+        account: &AccountId,
+        records: impl Iterator<Item = &Record>,
+    ) -> Result<foldhash::HashSet<E164>> {
+        let mut by_type: BTreeMap<ObjectType, Vec<RecordId>> = BTreeMap::new();
+        for r in records {
+            by_type.entry(r.object_type).or_default().push(r.id.clone());
+        }
+        let mut known = foldhash::HashSet::default();
+        for (object_type, ids) in by_type {
+            known.extend(
+                self.store()
+                    .validated_phones(account, object_type, &ids)
+                    .await?,
+            );
+        }
+        Ok(known)
     }
 
     /// The rules no workflow can override, applied before limits are
