@@ -125,65 +125,72 @@ impl StoreTx {
         if distinct.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = distinct
-            .iter()
-            .map(|(number, phone)| {
-                vec![
-                    t(ConversationId::generate().as_str()),
-                    t(account.as_str()),
-                    t(number.as_str()),
-                    t(phone.as_str()),
-                    i(ms(at)),
-                    i(ms(at)),
-                ]
-            })
-            .collect();
-        self.insert_rows(
-            "conversations",
-            &[
-                "id",
-                "account_id",
-                "number_id",
-                "phone",
-                "created_at",
-                "last_message_at",
-            ],
-            rows,
-            "ON CONFLICT (account_id, number_id, phone) \
-             DO UPDATE SET last_message_at = excluded.last_message_at",
-        )
-        .await?;
-        // The ids, read back as one row: the upsert cannot say which rows
-        // it inserted, and SQLite's RETURNING hands rows back one by one.
-        let fold = match self.backend {
-            Backend::Sqlite => "json_group_array(json_array(id, number_id, phone))",
-            Backend::Postgres => {
-                "coalesce(json_agg(json_build_array(id, number_id, phone)), '[]')::text"
-            }
+        const COLUMNS: &str = "id, account_id, number_id, phone, created_at, last_message_at";
+        const UPSERT: &str = "ON CONFLICT (account_id, number_id, phone) \
+                              DO UPDATE SET last_message_at = excluded.last_message_at";
+        let row = |(number, phone): &(NumberId, E164)| {
+            vec![
+                t(ConversationId::generate().as_str()),
+                t(account.as_str()),
+                t(number.as_str()),
+                t(phone.as_str()),
+                i(ms(at)),
+                i(ms(at)),
+            ]
         };
         let mut ids = HashMap::with_capacity(distinct.len());
-        for chunk in distinct.chunks(5_000) {
-            let sql = format!(
-                "SELECT {fold} AS page FROM conversations \
-                 WHERE account_id = $1 AND (number_id, phone) IN (VALUES {})",
-                values_list(self.backend, chunk.len(), 2, 2)
+        let mut found = |id: String, number: String, phone: String| {
+            ids.insert(
+                (NumberId::from_string(number), E164::from_trusted(phone)),
+                ConversationId::from_string(id),
             );
-            let sql = self.backend.positional(&sql);
-            let row = bind_rows(
-                sqlx::query(&sql).bind(account.as_str()),
-                chunk
-                    .iter()
-                    .map(|(number, phone)| vec![t(number.as_str()), t(phone.as_str())])
-                    .collect(),
-            )
-            .fetch_one(self.conn())
-            .await?;
-            let found: Vec<(String, String, String)> = crate::rows::json(&row, "page")?;
-            for (id, number, phone) in found {
-                ids.insert(
-                    (NumberId::from_string(number), E164::from_trusted(phone)),
-                    ConversationId::from_string(id),
-                );
+        };
+        for chunk in distinct.chunks(1_000) {
+            let rows: Vec<_> = chunk.iter().map(|pair| row(pair)).collect();
+            match self.backend {
+                // PostgreSQL returns each thread's row, inserted or not.
+                Backend::Postgres => {
+                    let sql = format!(
+                        "INSERT INTO conversations ({COLUMNS}) VALUES {} {UPSERT} \
+                         RETURNING id, number_id, phone",
+                        values_list(self.backend, chunk.len(), 6, 1)
+                    );
+                    for r in bind_rows(sqlx::query(&sql), rows)
+                        .fetch_all(self.conn())
+                        .await?
+                    {
+                        found(text(&r, "id")?, text(&r, "number_id")?, text(&r, "phone")?);
+                    }
+                }
+                // SQLite's RETURNING hands rows back through the driver one
+                // by one; the ids are read back folded into one row instead.
+                Backend::Sqlite => {
+                    let sql = format!(
+                        "INSERT INTO conversations ({COLUMNS}) VALUES {} {UPSERT}",
+                        values_list(self.backend, chunk.len(), 6, 1)
+                    );
+                    bind_rows(sqlx::query(&sql), rows)
+                        .execute(self.conn())
+                        .await?;
+                    let sql = format!(
+                        "SELECT json_group_array(json_array(id, number_id, phone)) AS page \
+                         FROM conversations WHERE account_id = ? AND (number_id, phone) IN (VALUES {})",
+                        values_list(self.backend, chunk.len(), 2, 2)
+                    );
+                    let row = bind_rows(
+                        sqlx::query(&sql).bind(account.as_str()),
+                        chunk
+                            .iter()
+                            .map(|(number, phone)| vec![t(number.as_str()), t(phone.as_str())])
+                            .collect(),
+                    )
+                    .fetch_one(self.conn())
+                    .await?;
+                    let page: Vec<(String, String, String)> = crate::rows::json(&row, "page")?;
+                    for (id, number, phone) in page {
+                        found(id, number, phone);
+                    }
+                }
             }
         }
         match distinct.iter().find(|pair| !ids.contains_key(pair)) {
