@@ -20,6 +20,7 @@ smsflow_testkit::on_both_backends!(
     r20_manage_subscription_writes_provable_consent_only_in_contact_workflows,
     r21_quiet_hours_defer_to_eight_in_the_recipients_own_zone,
     r16_replies_thread_and_agent_replies_count_and_respect_opt_out,
+    r16_a_workflow_send_joins_the_thread_an_inbound_message_opened,
 );
 
 const PHONE: &str = "+14155550123";
@@ -456,6 +457,53 @@ async fn r21_quiet_hours_defer_to_eight_in_the_recipients_own_zone(backend: Test
     assert!(
         sent(&app.outbox(&acct).await, west),
         "deferred, never dropped"
+    );
+}
+
+async fn r16_a_workflow_send_joins_the_thread_an_inbound_message_opened(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let acct = app.create_account(true).await;
+    let (number, user) = app.setup_sender(&acct).await;
+    // The phone writes first: the thread is opened by the inbound message.
+    inbound(&app, &acct, PHONE, "Hello, is this the shop?").await;
+    inbound(&app, &acct, "+14155550199", "Wrong number?").await;
+    let opened = app.list(&acct, "/conversations").await;
+    assert_eq!(opened.len(), 2, "{opened:?}");
+    let conv = opened
+        .iter()
+        .find(|c| c["phone"] == PHONE)
+        .and_then(|c| c["id"].as_str())
+        .unwrap()
+        .to_string();
+
+    app.published_workflow(
+        &acct,
+        welcome_workflow_json(&number, &user, "Hi {{ contact.firstname }}"),
+    )
+    .await;
+    app.contact(
+        &acct,
+        json!({"firstname": "Eva", "lifecyclestage": "lead", "mobilephone": "(415) 555-0123"}),
+    )
+    .await;
+    app.drain().await;
+
+    assert_eq!(app.list(&acct, "/conversations").await.len(), 2);
+    let (_, thread) = app.get(&acct, &format!("/conversations/{conv}")).await;
+    let messages: Vec<(&str, &str)> = thread["messages"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["conversation_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        vec![("inbound", conv.as_str()), ("outbound", conv.as_str())]
     );
 }
 
