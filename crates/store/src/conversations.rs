@@ -120,8 +120,11 @@ impl StoreTx {
         // PostgreSQL refuses an upsert that meets the same row twice; a
         // batch may send to one phone from one number more than once.
         let mut seen = HashSet::with_capacity(threads.len());
-        let distinct: Vec<&(NumberId, E164)> =
+        let mut distinct: Vec<&(NumberId, E164)> =
             threads.iter().filter(|pair| seen.insert(*pair)).collect();
+        // Every node takes the threads' row locks in the same order, so two
+        // batches that meet the same threads cannot deadlock on PostgreSQL.
+        distinct.sort_unstable();
         if distinct.is_empty() {
             return Ok(HashMap::new());
         }
