@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, ConversationId, NumberId};
 use smsflow_core::phone::E164;
 use sqlx::any::AnyRow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRow {
@@ -117,14 +117,13 @@ impl StoreTx {
         threads: &[(NumberId, E164)],
         at: DateTime<Utc>,
     ) -> Result<HashMap<(NumberId, E164), ConversationId>> {
-        // PostgreSQL refuses an upsert that meets the same row twice; a
-        // batch may send to one phone from one number more than once.
-        let mut seen = HashSet::with_capacity(threads.len());
-        let mut distinct: Vec<&(NumberId, E164)> =
-            threads.iter().filter(|pair| seen.insert(*pair)).collect();
-        // Every node takes the threads' row locks in the same order, so two
-        // batches that meet the same threads cannot deadlock on PostgreSQL.
+        // Sorted, so every node takes the threads' row locks in one order
+        // and two batches that meet the same threads cannot deadlock; and
+        // each once, because PostgreSQL refuses an upsert that meets the
+        // same row twice (a batch may text one phone from one number twice).
+        let mut distinct: Vec<&(NumberId, E164)> = threads.iter().collect();
         distinct.sort_unstable();
+        distinct.dedup();
         if distinct.is_empty() {
             return Ok(HashMap::new());
         }

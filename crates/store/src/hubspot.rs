@@ -272,13 +272,17 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<HubspotExecutionRow>> {
-        let due = "state IN ('deferred', 'completing') AND due_at <= $1";
-        if !self.may_be_due("hubspot_executions", due, now).await? {
+        let due = |now: &str| format!("state IN ('deferred', 'completing') AND due_at <= {now}");
+        if !self
+            .may_be_due("hubspot_executions", &due("$1"), now)
+            .await?
+        {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
             "UPDATE hubspot_executions SET due_at = $1 WHERE callback_id IN (SELECT callback_id FROM hubspot_executions \
-             WHERE state IN ('deferred', 'completing') AND due_at <= $2 ORDER BY due_at LIMIT $3 {}) RETURNING {EXEC_COLS}",
+             WHERE {} ORDER BY due_at LIMIT $3 {}) RETURNING {EXEC_COLS}",
+            due("$2"),
             self.skip_locked()
         ))
         .bind(ms(lease_until))
@@ -296,13 +300,14 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<HubspotLogRow>> {
-        let due = "state = 'pending' AND due_at <= $1";
-        if !self.may_be_due("hubspot_logs", due, now).await? {
+        let due = |now: &str| format!("state = 'pending' AND due_at <= {now}");
+        if !self.may_be_due("hubspot_logs", &due("$1"), now).await? {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
             "UPDATE hubspot_logs SET due_at = $1 WHERE id IN (SELECT id FROM hubspot_logs \
-             WHERE state = 'pending' AND due_at <= $2 ORDER BY due_at LIMIT $3 {}) RETURNING {LOG_COLS}",
+             WHERE {} ORDER BY due_at LIMIT $3 {}) RETURNING {LOG_COLS}",
+            due("$2"),
             self.skip_locked()
         ))
         .bind(ms(lease_until))

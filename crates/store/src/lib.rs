@@ -510,8 +510,9 @@ impl Store {
     /// only, where a claim takes the one writer connection even to find
     /// nothing. A worker round makes five claims (enrollments, outbox,
     /// reaper, HubSpot executions and logs); the idle ones queued behind
-    /// every step transaction for the writer, a quarter of a busy round's
-    /// time. A row that falls due after this read is claimed next round.
+    /// the step transactions for the writer, about a sixth of a busy
+    /// round's time. A row that falls due after this read is claimed next
+    /// round.
     /// On PostgreSQL claims run concurrently, so this answers `true`.
     pub(crate) async fn may_be_due(
         &self,

@@ -57,17 +57,16 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        if !self
-            .may_be_due("messages", "status = 'sending' AND lease_until < $1", now)
-            .await?
-        {
+        let stale = |now: &str| format!("status = 'sending' AND lease_until < {now}");
+        if !self.may_be_due("messages", &stale("$1"), now).await? {
             return Ok(Vec::new());
         }
         let sql = format!(
             "UPDATE messages SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM messages WHERE status = 'sending' AND lease_until < $3 \
+             WHERE id IN (SELECT id FROM messages WHERE {} \
                           ORDER BY lease_until LIMIT $4 {}) \
              RETURNING {MESSAGE_COLUMNS}",
+            stale("$3"),
             self.skip_locked()
         );
         let rows = self

@@ -519,9 +519,6 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Opens the conversations (number, phone) that do not exist yet and
-    /// marks every one of them as having a message at `at`: one upsert
-    /// instead of an insert and an update per conversation.
     pub async fn insert_messages(&mut self, list: &[NewMessage]) -> Result<()> {
         self.write_messages(list, None).await
     }
