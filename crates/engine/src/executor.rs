@@ -143,9 +143,6 @@ impl Engine {
             .filter_map(|r| r.primary_contact().cloned())
             .collect();
         let contacts: HashMap<RecordId, Record> = self.records_by_id(account, &contact_ids).await?;
-        let validated = self
-            .validated_phones(account, records.values().chain(contacts.values()))
-            .await?;
         let numbers: HashMap<NumberId, smsflow_store::NumberRow> = self
             .store()
             .list_numbers(account)
@@ -154,6 +151,8 @@ impl Engine {
             .map(|n| (n.id.clone(), n))
             .collect();
         let mut users: HashMap<UserId, smsflow_store::UserRow> = HashMap::new();
+        // Read when the batch's first send needs it.
+        let mut validated: Option<foldhash::HashSet<E164>> = None;
         let mut states: HashMap<WorkflowId, WorkflowState> = HashMap::new();
 
         let mut w = BatchWrites {
@@ -337,6 +336,10 @@ impl Engine {
                         break Some(Next::resume(&wf.program, pc + 1, now));
                     }
                     Step::SendSms(step) => {
+                        if validated.is_none() {
+                            let batch = records.values().chain(contacts.values());
+                            validated = Some(self.validated_phones(account, batch).await?);
+                        }
                         if let Some(uid) = &step.sender_user_id {
                             if !users.contains_key(uid) {
                                 if let Ok(u) = self.store().get_user(account, uid).await {
@@ -357,7 +360,7 @@ impl Engine {
                             user: step.sender_user_id.as_ref().and_then(|u| users.get(u)),
                             validated: KnownPhones {
                                 own: &[],
-                                others: Some(&validated),
+                                others: validated.as_ref(),
                             },
                         };
                         match prepare(step, &inputs) {
