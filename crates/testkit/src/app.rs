@@ -173,6 +173,69 @@ impl TestApp {
         Self::answer(req.send().await.expect("the test server answers")).await
     }
 
+    /// Sends the head of a POST announcing a body of `content_length`
+    /// bytes, and reads the answer before sending any of it. A server that
+    /// refuses a body by its size answers at once and closes without
+    /// reading it; a client still writing that body meets a reset and
+    /// loses the answer (reqwest reports a broken pipe), so a test of the
+    /// refusal cannot send the body and reliably see the status.
+    pub async fn post_announcing_body(
+        &self,
+        path: &str,
+        token: &str,
+        content_length: usize,
+    ) -> (StatusCode, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host)
+            .await
+            .expect("the test server accepts a connection");
+        let head = format!(
+            "POST /api/v1{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n"
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("the head is sent");
+        let mut raw = Vec::new();
+        let read = async {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await.expect("read the answer");
+                raw.extend_from_slice(&buf[..n]);
+                if n == 0 || Self::complete_answer(&raw).is_some() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the server answers before the body is sent");
+        let (status, body) = Self::complete_answer(&raw).expect("a whole HTTP answer");
+        let body = serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+        (status, body)
+    }
+
+    /// The status and body of an HTTP/1.1 answer with a `Content-Length`,
+    /// once all of it is in `raw`.
+    fn complete_answer(raw: &[u8]) -> Option<(StatusCode, &[u8])> {
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&raw[..end]).ok()?;
+        let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let body = raw.get(end + 4..end + 4 + length)?;
+        Some((StatusCode::from_u16(status).ok()?, body))
+    }
+
     /// The status and the body as JSON (`Null` when empty, a JSON string
     /// when the body is not JSON, so a test can show what came instead).
     async fn answer(resp: reqwest::Response) -> (StatusCode, Value) {

@@ -142,11 +142,8 @@ async fn r28_unknown_or_mistyped_properties_get_422_naming_the_field_and_write_n
 async fn r28_a_body_over_2_mib_gets_413(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let acct = app.create_account(true).await;
-    let big =
-        serde_json::to_vec(&json!({"properties": {"firstname": "x".repeat(2 * 1024 * 1024 + 1)}}))
-            .unwrap();
     let (status, body) = app
-        .request_raw(Method::POST, "/objects/contacts", Some(&acct.token), big)
+        .post_announcing_body("/objects/contacts", &acct.token, 2 * 1024 * 1024 + 1)
         .await;
     assert_error(
         status,
