@@ -3,7 +3,7 @@
 
 use crate::records::placeholders;
 use crate::rows::{opt_text, parse, text, time};
-use crate::tx::StoreTx;
+use crate::tx::{i, ot, t, StoreTx};
 use crate::{ms, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::consent::{ConsentSource, ConsentStatus, LegalBasis, Purpose};
@@ -196,40 +196,43 @@ impl StoreTx {
         account: &AccountId,
         changes: &[ConsentChange],
     ) -> Result<()> {
+        // What a consent row and its ledger entry both say.
+        let decision = |c: &ConsentChange| {
+            [
+                t(c.phone.as_str()),
+                t(c.subscription_type_id.as_str()),
+                t(c.status.as_str()),
+                ot(c.legal_basis.map(|b| b.as_str())),
+                ot(c.explanation.clone()),
+                t(c.source.as_str()),
+            ]
+        };
         for c in changes {
-            sqlx::query(
+            self.execute(
                 "INSERT INTO consents (account_id, phone, subscription_type_id, status, legal_basis, explanation, source, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_id, phone, subscription_type_id) DO UPDATE SET \
                  status = excluded.status, legal_basis = excluded.legal_basis, explanation = excluded.explanation, \
                  source = excluded.source, updated_at = excluded.updated_at",
+                std::iter::once(t(account.as_str()))
+                    .chain(decision(c))
+                    .chain([i(ms(c.at))])
+                    .collect(),
             )
-            .bind(account.as_str())
-            .bind(c.phone.as_str())
-            .bind(c.subscription_type_id.as_str())
-            .bind(c.status.as_str())
-            .bind(c.legal_basis.map(|b| b.as_str()))
-            .bind(c.explanation.clone())
-            .bind(c.source.as_str())
-            .bind(ms(c.at))
-            .execute(self.conn())
             .await?;
-            sqlx::query(
+            self.execute(
                 "INSERT INTO consent_ledger (id, account_id, phone, subscription_type_id, status, legal_basis, explanation, \
                  source, wording, record_id, message_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                [t(c.id.as_str()), t(account.as_str())]
+                    .into_iter()
+                    .chain(decision(c))
+                    .chain([
+                        ot(c.wording.clone()),
+                        ot(c.record_id.as_ref().map(|r| r.to_string())),
+                        ot(c.message_id.as_ref().map(|m| m.to_string())),
+                        i(ms(c.at)),
+                    ])
+                    .collect(),
             )
-            .bind(c.id.as_str())
-            .bind(account.as_str())
-            .bind(c.phone.as_str())
-            .bind(c.subscription_type_id.as_str())
-            .bind(c.status.as_str())
-            .bind(c.legal_basis.map(|b| b.as_str()))
-            .bind(c.explanation.clone())
-            .bind(c.source.as_str())
-            .bind(c.wording.clone())
-            .bind(c.record_id.as_ref().map(|r| r.to_string()))
-            .bind(c.message_id.as_ref().map(|m| m.to_string()))
-            .bind(ms(c.at))
-            .execute(self.conn())
             .await?;
         }
         Ok(())
@@ -258,14 +261,10 @@ impl StoreTx {
                      AND record_id IN ({})",
                     crate::records::placeholders(3, chunk.len())
                 );
-                let sql = self.backend.positional(&sql);
-                let mut q = sqlx::query(&sql)
-                    .bind(account.as_str())
-                    .bind(object_type.as_str());
-                for record in chunk {
-                    q = q.bind(record.as_str());
-                }
-                q.execute(self.conn()).await?;
+                let sql = self.backend().positional(&sql);
+                let mut args = vec![t(account.as_str()), t(object_type.as_str())];
+                args.extend(chunk.iter().map(|record| t(record.as_str())));
+                self.execute(&sql, args).await?;
             }
         }
         self.add_record_phones(account, entries).await

@@ -2,8 +2,8 @@
 
 use crate::records::placeholders;
 use crate::rows::{opt_text, opt_time, text, time};
-use crate::tx::{bind_rows, i, t, values_list, StoreTx};
-use crate::{ms, Backend, Page, Result, Store, StoreError};
+use crate::tx::{i, ot, t, values_list, StoreTx};
+use crate::{ms, Page, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, ConversationId, NumberId};
 use smsflow_core::phone::E164;
@@ -149,50 +149,17 @@ impl StoreTx {
         };
         for chunk in distinct.chunks(1_000) {
             let rows: Vec<_> = chunk.iter().map(|pair| row(pair)).collect();
-            match self.backend {
-                // PostgreSQL returns each thread's row, inserted or not.
-                Backend::Postgres => {
-                    let sql = format!(
-                        "INSERT INTO conversations ({COLUMNS}) VALUES {} {UPSERT} \
-                         RETURNING id, number_id, phone",
-                        values_list(self.backend, chunk.len(), 6, 1)
-                    );
-                    for r in bind_rows(sqlx::query(&sql), rows)
-                        .fetch_all(self.conn())
-                        .await?
-                    {
-                        found(text(&r, "id")?, text(&r, "number_id")?, text(&r, "phone")?);
-                    }
-                }
-                // SQLite's RETURNING hands rows back through the driver one
-                // by one; the ids are read back folded into one row instead.
-                Backend::Sqlite => {
-                    let sql = format!(
-                        "INSERT INTO conversations ({COLUMNS}) VALUES {} {UPSERT}",
-                        values_list(self.backend, chunk.len(), 6, 1)
-                    );
-                    bind_rows(sqlx::query(&sql), rows)
-                        .execute(self.conn())
-                        .await?;
-                    let sql = format!(
-                        "SELECT json_group_array(json_array(id, number_id, phone)) AS page \
-                         FROM conversations WHERE account_id = ? AND (number_id, phone) IN (VALUES {})",
-                        values_list(self.backend, chunk.len(), 2, 2)
-                    );
-                    let row = bind_rows(
-                        sqlx::query(&sql).bind(account.as_str()),
-                        chunk
-                            .iter()
-                            .map(|(number, phone)| vec![t(number.as_str()), t(phone.as_str())])
-                            .collect(),
-                    )
-                    .fetch_one(self.conn())
-                    .await?;
-                    let page: Vec<(String, String, String)> = crate::rows::json(&row, "page")?;
-                    for (id, number, phone) in page {
-                        found(id, number, phone);
-                    }
-                }
+            // Each thread's row comes back, inserted or not.
+            let sql = format!(
+                "INSERT INTO conversations ({COLUMNS}) VALUES {} {UPSERT} \
+                 RETURNING id, number_id, phone",
+                values_list(self.backend(), chunk.len(), 6, 1)
+            );
+            for r in self
+                .fetch_all(&sql, rows.into_iter().flatten().collect())
+                .await?
+            {
+                found(text(&r, "id")?, text(&r, "number_id")?, text(&r, "phone")?);
             }
         }
         match distinct.iter().find(|pair| !ids.contains_key(pair)) {
@@ -230,12 +197,10 @@ impl StoreTx {
                 "UPDATE conversations SET last_message_at = $1 WHERE id IN ({})",
                 placeholders(2, chunk.len())
             );
-            let sql = self.backend.positional(&sql);
-            let mut q = sqlx::query(&sql).bind(ms(at));
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            q.execute(self.conn()).await?;
+            let sql = self.backend().positional(&sql);
+            let mut args = vec![i(ms(at))];
+            args.extend(chunk.iter().map(|id| t(id.as_str())));
+            self.execute(&sql, args).await?;
         }
         Ok(())
     }
@@ -246,11 +211,11 @@ impl StoreTx {
         id: &ConversationId,
         reason: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE conversations SET needs_attention = $1 WHERE id = $2")
-            .bind(reason)
-            .bind(id.as_str())
-            .execute(self.conn())
-            .await?;
+        self.execute(
+            "UPDATE conversations SET needs_attention = $1 WHERE id = $2",
+            vec![ot(reason), t(id.as_str())],
+        )
+        .await?;
         Ok(())
     }
 }

@@ -314,8 +314,8 @@ impl std::str::FromStr for PropertyNameText {
     }
 }
 
-pub(crate) fn conflict(e: sqlx::Error, what: &str) -> StoreError {
-    let err = StoreError::Database(e);
+pub(crate) fn conflict(e: impl Into<StoreError>, what: &str) -> StoreError {
+    let err = e.into();
     if err.is_unique_violation() {
         StoreError::Conflict(what.to_string())
     } else {

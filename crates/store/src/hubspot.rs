@@ -6,6 +6,7 @@
 //! lease, so two nodes never post the same item at once.
 
 use crate::rows::{int, opt_int, opt_text, opt_time, text, time};
+use crate::tx::{i, oi, ot, t};
 use crate::{ms, Result, Store, StoreTx};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, ConversationId, MessageId};
@@ -367,22 +368,25 @@ impl StoreTx {
     /// Queues communications to log, in the transaction of their message.
     pub async fn insert_hubspot_logs(&mut self, list: &[HubspotLogRow]) -> Result<()> {
         for l in list {
-            sqlx::query(&format!("INSERT INTO hubspot_logs ({LOG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
-                .bind(l.id.as_str())
-                .bind(l.account_id.as_str())
-                .bind(l.portal_id.as_str())
-                .bind(l.message_id.as_str())
-                .bind(l.direction.as_str())
-                .bind(l.object_type.as_str())
-                .bind(l.object_id.as_str())
-                .bind(l.state.as_str())
-                .bind(l.due_at.map(ms))
-                .bind(l.attempts)
-                .bind(l.last_error.clone())
-                .bind(l.communication_id.clone())
-                .bind(ms(l.created_at))
-                .execute(self.conn())
-                .await?;
+            self.execute(
+                &format!("INSERT INTO hubspot_logs ({LOG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+                vec![
+                    t(l.id.as_str()),
+                    t(l.account_id.as_str()),
+                    t(l.portal_id.as_str()),
+                    t(l.message_id.as_str()),
+                    t(l.direction.as_str()),
+                    t(l.object_type.as_str()),
+                    t(l.object_id.as_str()),
+                    t(l.state.as_str()),
+                    oi(l.due_at.map(ms)),
+                    i(l.attempts),
+                    ot(l.last_error.clone()),
+                    ot(l.communication_id.clone()),
+                    i(ms(l.created_at)),
+                ],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -399,15 +403,18 @@ impl StoreTx {
         due_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query("UPDATE hubspot_executions SET state = $1, message_id = $2, output_json = $3, due_at = $4, updated_at = $5 WHERE callback_id = $6")
-            .bind(state)
-            .bind(message_id.map(|m| m.to_string()))
-            .bind(output.to_string())
-            .bind(due_at.map(ms))
-            .bind(ms(at))
-            .bind(callback_id)
-            .execute(self.conn())
-            .await?;
+        self.execute(
+            "UPDATE hubspot_executions SET state = $1, message_id = $2, output_json = $3, due_at = $4, updated_at = $5 WHERE callback_id = $6",
+            vec![
+                t(state),
+                ot(message_id.map(|m| m.to_string())),
+                t(output.to_string()),
+                oi(due_at.map(ms)),
+                i(ms(at)),
+                t(callback_id),
+            ],
+        )
+        .await?;
         Ok(())
     }
 }

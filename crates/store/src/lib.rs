@@ -24,6 +24,7 @@ mod recovery;
 mod rows;
 mod sms_messages;
 mod tx;
+mod writer;
 
 mod workflows;
 
@@ -69,7 +70,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A read through [`direct::DirectReads`] (SQLite).
+    /// A statement through [`direct::DirectReads`] or [`writer::SqliteWriter`]
+    /// (SQLite).
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -79,6 +81,11 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
             _ => false,
         }
     }
@@ -251,6 +258,8 @@ pub struct Store {
     reader: Option<AnyPool>,
     /// The dry run's reads.
     pages: PageReads,
+    /// SQLite only: where every [`StoreTx`] writes (see [`writer`]).
+    writer: Option<writer::SqliteWriter>,
     backend: Backend,
 }
 
@@ -324,11 +333,9 @@ impl Store {
                             // pages at a fixed cost.
                             conn.execute("PRAGMA cache_size = -32768").await?;
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            // Checkpoints (with their fsync) were 9 % of the
-                            // writer's time at the default of 1,000 pages; a
-                            // larger WAL writes a page rewritten by many
-                            // transactions back once.
-                            conn.execute("PRAGMA wal_autocheckpoint = 8000").await?;
+                            // Checkpoints run on a thread of their own
+                            // (see `writer`), not inside a commit.
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                             Ok(())
                         })
                     })
@@ -358,17 +365,19 @@ impl Store {
                     .await?
             }
         };
-        let (reader, pages) = match backend {
+        let (reader, pages, writer) = match backend {
             Backend::Sqlite => (
                 Some(sqlite_readers(url).await?),
                 PageReads::Sqlite(direct::DirectReads::new(url)?),
+                Some(writer::SqliteWriter::open(url)?),
             ),
-            Backend::Postgres => (None, PageReads::Postgres(postgres_pages(url)?)),
+            Backend::Postgres => (None, PageReads::Postgres(postgres_pages(url)?), None),
         };
         Ok(Self {
             pool,
             reader,
             pages,
+            writer,
             backend,
         })
     }
@@ -403,7 +412,11 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<StoreTx> {
-        Ok(StoreTx::new(self.pool.begin().await?, self.backend))
+        match &self.writer {
+            // The sqlx writer's one connection, held idle, is the lock.
+            Some(writer) => Ok(StoreTx::sqlite(writer.begin(self.pool.acquire().await?))),
+            None => Ok(StoreTx::postgres(self.pool.begin().await?)),
+        }
     }
 
     pub async fn close(&self) {
@@ -422,12 +435,10 @@ impl Store {
     /// returns them as they are after the claim, read by `parse`.
     ///
     /// PostgreSQL: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-    /// LOCKED) RETURNING`. SQLite: `RETURNING` hands the batch back through
-    /// the driver one row at a time, on the one writer connection every
-    /// other round waits for, so the due rows are read as one folded row
-    /// (see [`rows::fold_objects_sql`]) and leased by id in the same
-    /// transaction — with the single writer nothing can claim them in
-    /// between — and the claim's changes are applied to what was read.
+    /// LOCKED) RETURNING`. SQLite: the due rows are read and leased by id
+    /// in one transaction — with the single writer nothing can claim them
+    /// in between — and the claim's changes are applied to what was read
+    /// (`RETURNING` would hand them back in no particular order).
     pub(crate) async fn claim_due<T>(
         &self,
         claim: &Claim<'_>,
@@ -471,38 +482,34 @@ impl Store {
         if !self.may_be_due(table, &due("$1"), now).await? {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
-        let due_rows = format!(
-            "SELECT {columns}, due_at FROM {table} WHERE {} LIMIT $2",
-            due("$1")
-        );
-        let row = sqlx::query(&rows::fold_objects_sql(columns, &due_rows, "due_at"))
-            .bind(ms(now))
-            .bind(limit)
-            .fetch_one(&mut *tx)
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {columns} FROM {table} WHERE {} LIMIT $2", due("$1"));
+        let due_rows = tx
+            .fetch_all(&sql, vec![tx::i(ms(now)), tx::i(limit)])
             .await?;
-        let mut claimed: Vec<serde_json::Map<String, serde_json::Value>> = rows::folded(&row)?;
-        if !claimed.is_empty() {
+        if !due_rows.is_empty() {
             let sql = format!(
                 "UPDATE {table} SET {set} WHERE id IN ({})",
-                records::placeholders(3, claimed.len())
+                records::placeholders(3, due_rows.len())
             );
             let sql = self.backend.positional(&sql);
-            let mut q = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
-            for r in &claimed {
-                q = q.bind(rows::text(r, "id")?);
+            let mut args = vec![tx::t(owner), tx::i(ms(lease_until))];
+            for r in &due_rows {
+                args.push(tx::t(rows::text(r, "id")?));
             }
-            q.execute(&mut *tx).await?;
+            tx.execute(&sql, args).await?;
         }
         tx.commit().await?;
-        for r in &mut claimed {
-            let attempts = rows::int(r, "attempts")?;
-            r.insert("attempts".into(), (attempts + 1).into());
-            if let Some((_, to)) = status {
-                r.insert("status".into(), (*to).into());
-            }
-        }
-        claimed.iter().map(|r| parse(r)).collect()
+        due_rows
+            .iter()
+            .map(|row| {
+                parse(&rows::AsClaimed {
+                    row,
+                    attempts: rows::int(row, "attempts")? + 1,
+                    status: status.map(|(_, to)| to),
+                })
+            })
+            .collect()
     }
 
     /// Whether `SELECT 1 FROM {table} WHERE {due}` (with `$1` bound to

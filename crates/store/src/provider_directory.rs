@@ -22,6 +22,7 @@
 
 use crate::connections::ConnectionRow;
 use crate::rows::{int, opt_text, text};
+use crate::tx::{i, t};
 use crate::{ms, Result, StoreTx};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, NumberId, UserId};
@@ -98,15 +99,18 @@ impl StoreTx {
     /// Stores a new provider connection, with the sync of its directory in
     /// the same transaction.
     pub async fn create_connection(&mut self, c: &ConnectionRow) -> Result<()> {
-        sqlx::query("INSERT INTO provider_connections (id, account_id, kind, name, config, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(c.id.as_str())
-            .bind(c.account_id.as_str())
-            .bind(c.kind.as_str())
-            .bind(c.name.as_str())
-            .bind(crate::rows::to_json(&c.config))
-            .bind(ms(c.created_at))
-            .execute(self.conn())
-            .await?;
+        self.execute(
+            "INSERT INTO provider_connections (id, account_id, kind, name, config, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                t(c.id.as_str()),
+                t(c.account_id.as_str()),
+                t(c.kind.as_str()),
+                t(c.name.as_str()),
+                t(crate::rows::to_json(&c.config)),
+                i(ms(c.created_at)),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -119,12 +123,12 @@ impl StoreTx {
         let mut report = SyncReport::default();
         let users = self.sync_users(account, sync, &mut report).await?;
 
-        let rows = sqlx::query(
-            "SELECT id, e164, label, provider, sms, external_id FROM numbers WHERE account_id = $1",
-        )
-        .bind(account.as_str())
-        .fetch_all(self.conn())
-        .await?;
+        let rows = self
+            .fetch_all(
+                "SELECT id, e164, label, provider, sms, external_id FROM numbers WHERE account_id = $1",
+                vec![t(account.as_str())],
+            )
+            .await?;
         let mut existing = rows
             .iter()
             .map(|r| {
@@ -160,10 +164,11 @@ impl StoreTx {
                 .iter_mut()
                 .find(|e| ours(e) && e.e164 != n.e164.as_str())
             {
-                sqlx::query("UPDATE numbers SET external_id = NULL, sms = 0 WHERE id = $1")
-                    .bind(old.id.as_str())
-                    .execute(self.conn())
-                    .await?;
+                self.execute(
+                    "UPDATE numbers SET external_id = NULL, sms = 0 WHERE id = $1",
+                    vec![t(old.id.as_str())],
+                )
+                .await?;
                 old.external_id = None;
                 old.sms = false;
                 let id = old.id.clone();
@@ -181,30 +186,31 @@ impl StoreTx {
                 .filter_map(|x| users.get(x).cloned())
                 .collect();
             match found {
-                Some(i) if existing[i].provider != provider => {
+                Some(at) if existing[at].provider != provider => {
                     report.skipped.push(SyncSkip {
                         external_id: n.external_id.clone(),
                         e164: Some(n.e164.clone()),
                         reason: format!(
                             "{} is already connected to provider `{}`",
-                            n.e164, existing[i].provider
+                            n.e164, existing[at].provider
                         ),
                     });
                 }
-                Some(i) => {
-                    let e = &mut existing[i];
+                Some(at) => {
+                    let e = &mut existing[at];
                     let changed = e.label != n.label
                         || e.sms != n.sms
                         || e.external_id.as_deref() != Some(n.external_id.as_str());
                     if changed {
-                        sqlx::query(
+                        self.execute(
                             "UPDATE numbers SET label = $1, sms = $2, external_id = $3 WHERE id = $4",
+                            vec![
+                                t(n.label.as_str()),
+                                i(i64::from(n.sms)),
+                                t(n.external_id.as_str()),
+                                t(e.id.as_str()),
+                            ],
                         )
-                        .bind(&n.label)
-                        .bind(i64::from(n.sms))
-                        .bind(&n.external_id)
-                        .bind(e.id.as_str())
-                        .execute(self.conn())
                         .await?;
                         e.label = n.label.clone();
                         e.sms = n.sms;
@@ -221,20 +227,21 @@ impl StoreTx {
                 }
                 None => {
                     let id = NumberId::generate();
-                    sqlx::query(
+                    self.execute(
                         "INSERT INTO numbers (id, account_id, e164, label, provider, sms, mms, voice, throughput, external_id, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, 0, 1, $7, $8, $9)",
+                        vec![
+                            t(id.as_str()),
+                            t(account.as_str()),
+                            t(n.e164.as_str()),
+                            t(n.label.as_str()),
+                            t(provider),
+                            i(i64::from(n.sms)),
+                            i(sync.throughput),
+                            t(n.external_id.as_str()),
+                            i(ms(sync.at)),
+                        ],
                     )
-                    .bind(id.as_str())
-                    .bind(account.as_str())
-                    .bind(n.e164.as_str())
-                    .bind(&n.label)
-                    .bind(provider)
-                    .bind(i64::from(n.sms))
-                    .bind(sync.throughput)
-                    .bind(&n.external_id)
-                    .bind(ms(sync.at))
-                    .execute(self.conn())
                     .await
                     .map_err(|e| {
                         crate::directory::conflict(e, "a number with this e164 already exists")
@@ -259,10 +266,11 @@ impl StoreTx {
         }) {
             report.numbers.gone += 1;
             if e.sms {
-                sqlx::query("UPDATE numbers SET sms = 0 WHERE id = $1")
-                    .bind(e.id.as_str())
-                    .execute(self.conn())
-                    .await?;
+                self.execute(
+                    "UPDATE numbers SET sms = 0 WHERE id = $1",
+                    vec![t(e.id.as_str())],
+                )
+                .await?;
             }
             self.set_provider_links(&e.id, provider, &BTreeSet::new())
                 .await?;
@@ -278,14 +286,13 @@ impl StoreTx {
         sync: &DirectorySync<'_>,
         report: &mut SyncReport,
     ) -> Result<HashMap<String, UserId>> {
-        let rows = sqlx::query(
-            "SELECT id, name, email, external_id FROM users \
-             WHERE account_id = $1 AND provider = $2 AND external_id IS NOT NULL",
-        )
-        .bind(account.as_str())
-        .bind(sync.provider)
-        .fetch_all(self.conn())
-        .await?;
+        let rows = self
+            .fetch_all(
+                "SELECT id, name, email, external_id FROM users \
+                 WHERE account_id = $1 AND provider = $2 AND external_id IS NOT NULL",
+                vec![t(account.as_str()), t(sync.provider)],
+            )
+            .await?;
         let mut known: HashMap<String, (UserId, String, String)> = HashMap::new();
         for r in &rows {
             known.insert(
@@ -305,12 +312,11 @@ impl StoreTx {
             let id = match known.get(&u.external_id) {
                 Some((id, name, email)) => {
                     if *name != u.name || *email != u.email {
-                        sqlx::query("UPDATE users SET name = $1, email = $2 WHERE id = $3")
-                            .bind(&u.name)
-                            .bind(&u.email)
-                            .bind(id.as_str())
-                            .execute(self.conn())
-                            .await?;
+                        self.execute(
+                            "UPDATE users SET name = $1, email = $2 WHERE id = $3",
+                            vec![t(u.name.as_str()), t(u.email.as_str()), t(id.as_str())],
+                        )
+                        .await?;
                         report.users.updated += 1;
                     } else {
                         report.users.unchanged += 1;
@@ -319,18 +325,19 @@ impl StoreTx {
                 }
                 None => {
                     let id = UserId::generate();
-                    sqlx::query(
+                    self.execute(
                         "INSERT INTO users (id, account_id, name, email, provider, external_id, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        vec![
+                            t(id.as_str()),
+                            t(account.as_str()),
+                            t(u.name.as_str()),
+                            t(u.email.as_str()),
+                            t(sync.provider),
+                            t(u.external_id.as_str()),
+                            i(ms(sync.at)),
+                        ],
                     )
-                    .bind(id.as_str())
-                    .bind(account.as_str())
-                    .bind(&u.name)
-                    .bind(&u.email)
-                    .bind(sync.provider)
-                    .bind(&u.external_id)
-                    .bind(ms(sync.at))
-                    .execute(self.conn())
                     .await?;
                     report.users.created += 1;
                     id
@@ -352,31 +359,30 @@ impl StoreTx {
         provider: &str,
         users: &BTreeSet<UserId>,
     ) -> Result<bool> {
-        let rows = sqlx::query(
-            "SELECT l.user_id FROM number_users l JOIN users u ON u.id = l.user_id \
-             WHERE l.number_id = $1 AND u.provider = $2",
-        )
-        .bind(number.as_str())
-        .bind(provider)
-        .fetch_all(self.conn())
-        .await?;
+        let rows = self
+            .fetch_all(
+                "SELECT l.user_id FROM number_users l JOIN users u ON u.id = l.user_id \
+                 WHERE l.number_id = $1 AND u.provider = $2",
+                vec![t(number.as_str()), t(provider)],
+            )
+            .await?;
         let current = rows
             .iter()
             .map(|r| Ok(UserId::from_string(text(r, "user_id")?)))
             .collect::<Result<BTreeSet<_>>>()?;
         for stale in current.difference(users) {
-            sqlx::query("DELETE FROM number_users WHERE number_id = $1 AND user_id = $2")
-                .bind(number.as_str())
-                .bind(stale.as_str())
-                .execute(self.conn())
-                .await?;
+            self.execute(
+                "DELETE FROM number_users WHERE number_id = $1 AND user_id = $2",
+                vec![t(number.as_str()), t(stale.as_str())],
+            )
+            .await?;
         }
         for new in users.difference(&current) {
-            sqlx::query("INSERT INTO number_users (number_id, user_id) VALUES ($1, $2)")
-                .bind(number.as_str())
-                .bind(new.as_str())
-                .execute(self.conn())
-                .await?;
+            self.execute(
+                "INSERT INTO number_users (number_id, user_id) VALUES ($1, $2)",
+                vec![t(number.as_str()), t(new.as_str())],
+            )
+            .await?;
         }
         Ok(current != *users)
     }

@@ -12,6 +12,7 @@
 
 use crate::messages::{outbox_row, MESSAGE_COLUMNS};
 use crate::rows::int;
+use crate::tx::{i, t};
 use crate::{ms, Backend, OutboxMessage, Result, Store};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::MessageId;
@@ -206,24 +207,28 @@ impl Store {
         if keys.is_empty() {
             return Ok(vec![None; demands.len()]);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
         // Sorted keys: nodes lock buckets in one order, so never deadlock.
         for (key, next) in keys.iter_mut() {
-            sqlx::query("INSERT INTO pacing (bucket, next_free) VALUES ($1, 0) ON CONFLICT (bucket) DO NOTHING")
-                .bind(*key)
-                .execute(&mut *tx)
-                .await?;
-            let row = sqlx::query(&format!(
-                "SELECT next_free FROM pacing WHERE bucket = $1{lock}"
-            ))
-            .bind(*key)
-            .fetch_one(&mut *tx)
+            tx.execute(
+                "INSERT INTO pacing (bucket, next_free) VALUES ($1, 0) ON CONFLICT (bucket) DO NOTHING",
+                vec![t(*key)],
+            )
             .await?;
-            *next = int(&row, "next_free")?.max(now_us);
+            let rows = tx
+                .fetch_all(
+                    &format!("SELECT next_free FROM pacing WHERE bucket = $1{lock}"),
+                    vec![t(*key)],
+                )
+                .await?;
+            let row = rows.first().ok_or_else(|| {
+                crate::StoreError::Corrupt(format!("pacing bucket {key} vanished"))
+            })?;
+            *next = int(row, "next_free")?.max(now_us);
         }
         let original = keys.clone();
         let mut out = Vec::with_capacity(demands.len());
@@ -250,11 +255,11 @@ impl Store {
         }
         for (key, next) in &keys {
             if original.get(key) != Some(next) {
-                sqlx::query("UPDATE pacing SET next_free = $1 WHERE bucket = $2")
-                    .bind(*next)
-                    .bind(*key)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.execute(
+                    "UPDATE pacing SET next_free = $1 WHERE bucket = $2",
+                    vec![i(*next), t(*key)],
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -312,13 +317,11 @@ impl crate::StoreTx {
     /// Puts a leased message back in the outbox until `due_at` without
     /// counting an attempt: pacing held it back, the provider never saw it.
     pub async fn defer_message(&mut self, id: &MessageId, due_at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "UPDATE messages SET status = 'queued', due_at = $1, attempts = attempts - 1, lease_owner = NULL, \
              lease_until = NULL WHERE id = $2 AND status = 'sending'",
+            vec![i(ms(due_at)), t(id.as_str())],
         )
-        .bind(ms(due_at))
-        .bind(id.as_str())
-        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -332,14 +335,10 @@ impl crate::StoreTx {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "UPDATE messages SET lease_until = $1, error = $2, updated_at = $3 WHERE id = $4 AND status = 'sending'",
+            vec![i(ms(at) - 1), t(error), i(ms(at)), t(id.as_str())],
         )
-        .bind(ms(at) - 1)
-        .bind(error)
-        .bind(ms(at))
-        .bind(id.as_str())
-        .execute(self.conn())
         .await?;
         Ok(())
     }

@@ -1,11 +1,10 @@
 //! Small helpers to read columns and JSON text without repeating error
-//! plumbing in every query. They read a driver row or one element of a
-//! folded batch (see [`fold_objects_sql`]) alike.
+//! plumbing in every query. They read any row alike: sqlx's, one read in
+//! a transaction ([`crate::tx::TxRow`]) or one as a claim left it.
 
 use crate::{from_ms, Result, StoreError};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -24,24 +23,25 @@ impl Columns for AnyRow {
     }
 }
 
-/// One row of a folded batch: column name → value.
-impl Columns for Map<String, Value> {
+/// A row as a claim left it: its attempts counted and, for claims that
+/// move a status, the new one.
+pub(crate) struct AsClaimed<'a, R: Columns> {
+    pub row: &'a R,
+    pub attempts: i64,
+    pub status: Option<&'a str>,
+}
+
+impl<R: Columns> Columns for AsClaimed<'_, R> {
     fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        match self.get(col) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "{col}: text expected, got {other}"
-            ))),
+        match (col, self.status) {
+            ("status", Some(status)) => Ok(Some(status.to_string())),
+            _ => self.row.opt_text(col),
         }
     }
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        match self.get(col) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("{col}: integer expected, got {v}"))),
+        match col {
+            "attempts" => Ok(Some(self.attempts)),
+            _ => self.row.opt_int(col),
         }
     }
 }
@@ -92,28 +92,8 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("domain values always serialise")
 }
 
-/// SQLite: the rows `rows` selects (at least the comma-separated
-/// `columns`) as ONE row whose column `page` is a JSON array of objects,
-/// column → value, ordered by `order` (a column of `rows`). sqlx's SQLite driver hands every row of a
-/// result from its worker thread through a channel, with a thread wake and
-/// a copy of each value; for a claim of a batch that is ~20–40 µs a row,
-/// all of it while holding the one writer connection every other round
-/// waits for (it was over half of the writer's statement time in the
-/// bench). The database folds the rows for a fraction of that.
-pub(crate) fn fold_objects_sql(columns: &str, rows: &str, order: &str) -> String {
-    let pairs: Vec<String> = columns
-        .split(',')
-        .map(str::trim)
-        .map(|c| format!("'{c}', {c}"))
-        .collect();
-    format!(
-        "SELECT json_group_array(json_object({}) ORDER BY {order}) AS page FROM ({rows})",
-        pairs.join(", ")
-    )
-}
-
-/// The elements of a folded result's `page` column ([`fold_objects_sql`],
-/// [`crate::records::fold_records_sql`]).
+/// The elements of a folded result's `page` column
+/// ([`crate::records::fold_records_sql`]).
 pub(crate) fn folded<T: DeserializeOwned>(row: &AnyRow) -> Result<Vec<T>> {
     json(row, "page")
 }

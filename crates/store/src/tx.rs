@@ -5,13 +5,15 @@
 
 use crate::enrollments::{EnrollmentState, NewEnrollment};
 use crate::messages::{serde_str, ActionLogRow, EngagementRow, NewMessage};
+use crate::rows::{int, text, Columns};
+use crate::writer::{LiteRow, WriteTx};
 use crate::{ms, Backend, Result, StoreError};
 use chrono::{DateTime, Utc};
 use smsflow_core::ids::{AccountId, EnrollmentId, MessageId};
 use smsflow_core::limits::CounterKey;
 use smsflow_core::message::{Outcome, ReasonCode};
 use smsflow_core::object::Record;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// How many of the wanted sends the counters allow, and which limit stopped
 /// the rest.
@@ -23,8 +25,35 @@ pub struct CounterGrant {
 }
 
 pub struct StoreTx {
-    tx: Transaction<'static, Any>,
-    pub(crate) backend: Backend,
+    conn: TxConn,
+}
+
+enum TxConn {
+    /// PostgreSQL, through sqlx.
+    Sqlx(Transaction<'static, Any>),
+    /// SQLite, through rusqlite (see [`crate::writer`]).
+    Sqlite(WriteTx),
+}
+
+/// A row read inside a transaction.
+pub(crate) enum TxRow {
+    Any(sqlx::any::AnyRow),
+    Lite(LiteRow),
+}
+
+impl Columns for TxRow {
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        match self {
+            TxRow::Any(r) => r.opt_text(col),
+            TxRow::Lite(r) => r.opt_text(col),
+        }
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        match self {
+            TxRow::Any(r) => r.opt_int(col),
+            TxRow::Lite(r) => r.opt_int(col),
+        }
+    }
 }
 
 /// A bind value for the multi-row statements.
@@ -90,17 +119,15 @@ pub(crate) fn values_list(backend: Backend, rows: usize, width: usize, first: us
     sql
 }
 
-pub(crate) fn bind_rows<'q>(
+fn bind_args<'q>(
     mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    rows: Vec<Vec<Arg>>,
+    args: Vec<Arg>,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    for row in rows {
-        for arg in row {
-            q = match arg {
-                Arg::Text(v) => q.bind(v),
-                Arg::Int(v) => q.bind(v),
-            };
-        }
+    for arg in args {
+        q = match arg {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+        };
     }
     q
 }
@@ -124,22 +151,68 @@ pub struct HandOff<'a> {
 }
 
 impl StoreTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
-        Self { tx, backend }
+    pub(crate) fn postgres(tx: Transaction<'static, Any>) -> Self {
+        Self {
+            conn: TxConn::Sqlx(tx),
+        }
     }
 
-    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    pub(crate) fn sqlite(tx: WriteTx) -> Self {
+        Self {
+            conn: TxConn::Sqlite(tx),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self.conn {
+            TxConn::Sqlx(_) => Backend::Postgres,
+            TxConn::Sqlite(_) => Backend::Sqlite,
+        }
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+        match self.conn {
+            TxConn::Sqlx(tx) => tx.commit().await?,
+            TxConn::Sqlite(tx) => tx.commit()?,
+        }
         Ok(())
     }
 
     pub async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await?;
+        match self.conn {
+            TxConn::Sqlx(tx) => tx.rollback().await?,
+            TxConn::Sqlite(tx) => tx.rollback()?,
+        }
         Ok(())
+    }
+
+    /// Runs one statement with `args` bound in order (`$N` to the N-th);
+    /// answers the rows it changed.
+    pub(crate) async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64> {
+        match &mut self.conn {
+            TxConn::Sqlx(tx) => Ok(bind_args(sqlx::query(sql), args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            TxConn::Sqlite(tx) => tx.execute(sql, &args),
+        }
+    }
+
+    /// Runs one statement and reads every row it answers.
+    pub(crate) async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<TxRow>> {
+        Ok(match &mut self.conn {
+            TxConn::Sqlx(tx) => bind_args(sqlx::query(sql), args)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(TxRow::Any)
+                .collect(),
+            TxConn::Sqlite(tx) => tx
+                .fetch_all(sql, &args)?
+                .into_iter()
+                .map(TxRow::Lite)
+                .collect(),
+        })
     }
 
     /// `INSERT INTO table (columns) VALUES (…), (…) [suffix]` in chunks that
@@ -161,10 +234,9 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO {table} ({}) VALUES {} {suffix}",
                 columns.join(", "),
-                values_list(self.backend, chunk.len(), columns.len(), 1)
+                values_list(self.backend(), chunk.len(), columns.len(), 1)
             );
-            bind_rows(sqlx::query(&sql), chunk)
-                .execute(&mut *self.tx)
+            self.execute(&sql, chunk.into_iter().flatten().collect())
                 .await?;
         }
         Ok(())
@@ -187,12 +259,11 @@ impl StoreTx {
             debug_assert!(chunk.iter().all(|r| r.len() == width));
             let sql = statement.replace(
                 "{values}",
-                &values_list(self.backend, chunk.len(), width, 1),
+                &values_list(self.backend(), chunk.len(), width, 1),
             );
-            updated += bind_rows(sqlx::query(&sql), chunk)
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
+            updated += self
+                .execute(&sql, chunk.into_iter().flatten().collect())
+                .await?;
         }
         Ok(updated)
     }
@@ -232,31 +303,31 @@ impl StoreTx {
     }
 
     pub async fn delete_record(&mut self, account: &AccountId, record: &Record) -> Result<()> {
-        let done = sqlx::query("DELETE FROM records WHERE account_id = $1 AND id = $2")
-            .bind(account.as_str())
-            .bind(record.id.as_str())
-            .execute(&mut *self.tx)
+        let done = self
+            .execute(
+                "DELETE FROM records WHERE account_id = $1 AND id = $2",
+                vec![t(account.as_str()), t(record.id.as_str())],
+            )
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
+        self.execute(
             "DELETE FROM record_phones \
              WHERE account_id = $1 AND object_type = $2 AND record_id = $3",
+            vec![
+                t(account.as_str()),
+                t(record.object_type.as_str()),
+                t(record.id.as_str()),
+            ],
         )
-        .bind(account.as_str())
-        .bind(record.object_type.as_str())
-        .bind(record.id.as_str())
-        .execute(&mut *self.tx)
         .await?;
         // A deleted record leaves its workflows (HubSpot unenrolls it too).
-        sqlx::query(
+        self.execute(
             "UPDATE enrollments SET state = 'unenrolled', due_at = NULL, lease_owner = NULL, lease_until = NULL \
              WHERE account_id = $1 AND record_id = $2 AND state IN ('active', 'waiting')",
+            vec![t(account.as_str()), t(record.id.as_str())],
         )
-        .bind(account.as_str())
-        .bind(record.id.as_str())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
@@ -431,7 +502,7 @@ impl StoreTx {
         .await?;
         // PostgreSQL locks the rows in the order of the sort, the same on
         // every node, so concurrent reservations cannot deadlock.
-        let lock = match self.backend {
+        let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE OF send_counters",
             Backend::Sqlite => "",
         };
@@ -439,22 +510,19 @@ impl StoreTx {
             "SELECT subject_kind, subject_id, period, count FROM send_counters \
              WHERE (subject_kind, subject_id, period) IN (VALUES {}) \
              ORDER BY subject_kind, subject_id, period{lock}",
-            values_list(self.backend, distinct.len(), 3, 1)
+            values_list(self.backend(), distinct.len(), 3, 1)
         );
-        let rows = bind_rows(
-            sqlx::query(&sql),
-            distinct.iter().map(|(k, _)| triple(k)).collect(),
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = self
+            .fetch_all(&sql, distinct.iter().flat_map(|(k, _)| triple(k)).collect())
+            .await?;
         let mut counts = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {
             let key: (String, String, String) = (
-                r.try_get("subject_kind")?,
-                r.try_get("subject_id")?,
-                r.try_get("period")?,
+                text(r, "subject_kind")?,
+                text(r, "subject_id")?,
+                text(r, "period")?,
             );
-            counts.insert(key, r.try_get::<i64, _>("count")?);
+            counts.insert(key, int(r, "count")?);
         }
         let mut granted = want.max(0);
         let mut exhausted = None;
@@ -479,18 +547,15 @@ impl StoreTx {
             let sql = format!(
                 "UPDATE send_counters SET count = count + {} \
                  WHERE (subject_kind, subject_id, period) IN (VALUES {})",
-                match self.backend {
+                match self.backend() {
                     Backend::Sqlite => "?".to_string(),
                     Backend::Postgres => "$1".to_string(),
                 },
-                values_list(self.backend, distinct.len(), 3, 2)
+                values_list(self.backend(), distinct.len(), 3, 2)
             );
-            bind_rows(
-                sqlx::query(&sql).bind(granted),
-                distinct.iter().map(|(k, _)| triple(k)).collect(),
-            )
-            .execute(&mut *self.tx)
-            .await?;
+            let mut args = vec![i(granted)];
+            args.extend(distinct.iter().flat_map(|(k, _)| triple(k)));
+            self.execute(&sql, args).await?;
         }
         Ok(CounterGrant { granted, exhausted })
     }
@@ -504,15 +569,11 @@ impl StoreTx {
     ) -> Result<()> {
         for (kind, id) in subjects {
             for period in periods {
-                sqlx::query(
+                self.execute(
                     "UPDATE send_counters SET count = CASE WHEN count >= $1 THEN count - $1 ELSE 0 END \
                      WHERE subject_kind = $2 AND subject_id = $3 AND period = $4",
+                    vec![i(n), t(*kind), t(*id), t(period.as_str())],
                 )
-                .bind(n)
-                .bind(*kind)
-                .bind(*id)
-                .bind(period.as_str())
-                .execute(&mut *self.tx)
                 .await?;
             }
         }
@@ -756,15 +817,11 @@ impl StoreTx {
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "UPDATE messages SET status = 'queued', due_at = $1, error = $2, updated_at = $3, \
              lease_owner = NULL, lease_until = NULL WHERE id = $4",
+            vec![i(ms(retry_at)), t(error), i(ms(at)), t(id.as_str())],
         )
-        .bind(ms(retry_at))
-        .bind(error)
-        .bind(ms(at))
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
@@ -778,23 +835,22 @@ impl StoreTx {
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
+        self.execute(
             "UPDATE messages SET status = 'failed', error_code = $1, error = $2, updated_at = $3, due_at = NULL, \
              lease_owner = NULL, lease_until = NULL WHERE id = $4",
+            vec![t(code), t(error), i(ms(at)), t(id.as_str())],
         )
-        .bind(code)
-        .bind(error)
-        .bind(ms(at))
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
         .await?;
-        sqlx::query("UPDATE action_logs SET outcome = $1, reason_code = $2, reason = $3 WHERE message_id = $4")
-            .bind(Outcome::Failed.as_str())
-            .bind(ReasonCode::ProviderError.as_str())
-            .bind(format!("provider refused the message ({code}): {error}"))
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        self.execute(
+            "UPDATE action_logs SET outcome = $1, reason_code = $2, reason = $3 WHERE message_id = $4",
+            vec![
+                t(Outcome::Failed.as_str()),
+                t(ReasonCode::ProviderError.as_str()),
+                t(format!("provider refused the message ({code}): {error}")),
+                t(id.as_str()),
+            ],
+        )
+        .await?;
         Ok(())
     }
 

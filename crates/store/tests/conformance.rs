@@ -62,6 +62,9 @@ smsflow_testkit::on_both_stores!(
     r11_a_provider_bucket_grants_a_request_only_once_its_slot_has_come,
     r12_a_message_inserted_leased_stays_its_owners_until_the_reaper_puts_it_back,
     r16_a_conversation_is_opened_once_per_thread_and_moves_its_last_message,
+    r25_a_transaction_dropped_before_commit_leaves_nothing_and_frees_the_writer,
+    r25_a_transaction_cancelled_while_it_writes_leaves_nothing_and_frees_the_writer,
+    a_unique_violation_inside_a_transaction_is_reported_as_one,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -2743,4 +2746,82 @@ async fn r12_a_hand_off_committed_after_the_reaper_requeued_its_message_takes_it
         store.get_message(&acc, &d.row.id).await.unwrap().status,
         MessageStatus::Delivered
     );
+}
+
+/// Whether `list`'s messages are stored, each.
+async fn stored(store: &Store, account: &AccountId, list: &[NewMessage]) -> Vec<bool> {
+    let mut out = Vec::new();
+    for m in list {
+        out.push(match store.get_message(account, &m.row.id).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound) => false,
+            Err(e) => panic!("{e}"),
+        });
+    }
+    out
+}
+
+/// A write outside any transaction, then a transaction: neither may wait
+/// on a writer left locked.
+async fn assert_writer_is_free(store: &Store, account: &AccountId) {
+    let again = outbound(account, Some(t0()));
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        self::account(store).await;
+        insert_messages(store, std::slice::from_ref(&again)).await;
+    })
+    .await
+    .expect("the writer is free again");
+    assert_eq!(stored(store, account, &[again]).await, [true]);
+}
+
+async fn r25_a_transaction_dropped_before_commit_leaves_nothing_and_frees_the_writer(
+    store: &Store,
+) {
+    let acc = account(store).await;
+    let list: Vec<NewMessage> = (0..3).map(|_| outbound(&acc, Some(t0()))).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_messages(&list).await.unwrap();
+    drop(tx);
+    assert_eq!(stored(store, &acc, &list).await, [false; 3]);
+    assert_writer_is_free(store, &acc).await;
+}
+
+/// A step whose task is cancelled (a request dropped, a shutdown) while it
+/// writes commits none of it, and the next writer gets in. Where the cut
+/// falls depends on the backend: PostgreSQL's statements are awaited, so
+/// it may fall mid-statement; SQLite's run to their end on the calling
+/// thread, so it falls between them.
+async fn r25_a_transaction_cancelled_while_it_writes_leaves_nothing_and_frees_the_writer(
+    store: &Store,
+) {
+    let acc = account(store).await;
+    let list: Vec<NewMessage> = (0..2_000).map(|_| outbound(&acc, Some(t0()))).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_messages(&list[..1]).await.unwrap();
+    let step = async {
+        tx.insert_messages(&list[1..1_000]).await.unwrap();
+        tx.insert_messages(&list[1_000..]).await.unwrap();
+        // Still writing when the task is cancelled.
+        std::future::pending::<()>().await;
+    };
+    let cut = tokio::time::timeout(std::time::Duration::from_micros(1), step).await;
+    assert!(cut.is_err());
+    drop(tx);
+    let sample = [list[0].clone(), list[1].clone(), list[1_999].clone()];
+    assert_eq!(stored(store, &acc, &sample).await, [false; 3]);
+    assert_writer_is_free(store, &acc).await;
+}
+
+async fn a_unique_violation_inside_a_transaction_is_reported_as_one(store: &Store) {
+    let acc = account(store).await;
+    let m = outbound(&acc, Some(t0()));
+    insert_messages(store, std::slice::from_ref(&m)).await;
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .insert_messages(std::slice::from_ref(&m))
+        .await
+        .expect_err("the same id twice");
+    assert!(err.is_unique_violation(), "{err:?}");
+    drop(tx);
+    assert_writer_is_free(store, &acc).await;
 }
