@@ -323,19 +323,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(60))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // The default page cache (2 MiB) is far smaller
-                            // than the working set of a busy outbox, so index
-                            // probes turned into preads; 32 MiB holds the hot
-                            // pages at a fixed cost.
-                            conn.execute("PRAGMA cache_size = -32768").await?;
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            // Checkpoints run on a thread of their own
-                            // (see `writer`), not inside a commit.
-                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            conn.execute(writer::WRITER_PRAGMAS).await?;
                             Ok(())
                         })
                     })

@@ -44,6 +44,17 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// their row count, and a busy node writes a few dozen shapes.
 const CACHED_STATEMENTS: usize = 256;
 
+/// The settings of both connections that write: this module's and the
+/// sqlx writer's (see `Store::connect_without_migrating`).
+///
+/// The default page cache (2 MiB) is far smaller than the working set of a
+/// busy outbox, so index probes turned into preads; 32 MiB holds the hot
+/// pages at a fixed cost. Checkpoints are left to [`checkpoints`] (see the
+/// module's notes).
+pub(crate) const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;";
+
 #[derive(Clone)]
 pub(crate) struct SqliteWriter {
     conn: Arc<Mutex<Connection>>,
@@ -56,19 +67,13 @@ impl std::fmt::Debug for SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Opens the file a `sqlite:` URL names (as sqlx reads the URL), with
-    /// the pragmas of the sqlx writer (see `Store::connect_without_migrating`).
+    /// Opens the file a `sqlite:` URL names (as sqlx reads the URL), set up
+    /// with [`WRITER_PRAGMAS`].
     pub(crate) fn open(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
         let path = options.get_filename();
         let conn = open_read_write(path)?;
-        // The store's connections leave checkpoints to the checkpointer
-        // (see the module's notes); the sqlx writer is set the same way.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
+        conn.execute_batch(WRITER_PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
         let conn = Arc::new(Mutex::new(conn));
         let checkpointer = open_read_write(path)?;
@@ -303,6 +308,47 @@ mod tests {
     use crate::tx::{i, t};
     use crate::Store;
     use std::time::{Duration, Instant};
+
+    /// Both writing connections run every statement of [`WRITER_PRAGMAS`],
+    /// not only its first (sqlx is handed them as one text).
+    #[tokio::test]
+    async fn both_writers_are_set_up_by_every_writer_pragma() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pragmas.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let expected = [
+            ("journal_mode", "wal".to_string()),
+            ("synchronous", "1".to_string()),
+            ("busy_timeout", "10000".to_string()),
+            ("foreign_keys", "1".to_string()),
+            ("cache_size", "-32768".to_string()),
+            ("temp_store", "2".to_string()),
+            ("wal_autocheckpoint", "0".to_string()),
+        ];
+        for (pragma, want) in &expected {
+            let row = sqlx::query(&format!("PRAGMA {pragma}"))
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            let got = match sqlx::Row::try_get::<i64, _>(&row, 0) {
+                Ok(n) => n.to_string(),
+                Err(_) => sqlx::Row::try_get::<String, _>(&row, 0).unwrap(),
+            };
+            assert_eq!(&got, want, "sqlx writer: {pragma}");
+            let conn = store.writer.as_ref().unwrap().conn.lock().unwrap();
+            let got: rusqlite::types::Value = conn
+                .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                .unwrap();
+            let got = match got {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(s) => s,
+                other => panic!("{pragma}: {other:?}"),
+            };
+            assert_eq!(&got, want, "rusqlite writer: {pragma}");
+        }
+    }
 
     /// The store's connections never checkpoint inside a commit, so the
     /// database file grows only when the checkpointer copies the WAL back:
