@@ -367,9 +367,9 @@ impl Store {
 impl StoreTx {
     /// Queues communications to log, in the transaction of their message.
     pub async fn insert_hubspot_logs(&mut self, list: &[HubspotLogRow]) -> Result<()> {
-        for l in list {
-            self.execute(
-                &format!("INSERT INTO hubspot_logs ({LOG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+        let rows = list
+            .iter()
+            .map(|l| {
                 vec![
                     t(l.id.as_str()),
                     t(l.account_id.as_str()),
@@ -384,11 +384,11 @@ impl StoreTx {
                     ot(l.last_error.clone()),
                     ot(l.communication_id.clone()),
                     i(ms(l.created_at)),
-                ],
-            )
-            .await?;
-        }
-        Ok(())
+                ]
+            })
+            .collect();
+        let columns: Vec<&str> = LOG_COLS.split(", ").collect();
+        self.insert_rows("hubspot_logs", &columns, rows, "").await
     }
 
     /// Sets an execution's outcome in the transaction that queued its
