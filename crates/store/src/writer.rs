@@ -307,17 +307,25 @@ impl Drop for WriteTx {
 mod tests {
     use crate::tx::{i, t};
     use crate::Store;
+    use std::path::PathBuf;
     use std::time::{Duration, Instant};
+
+    /// A store on a new file in a directory of its own (kept alive by the
+    /// returned guard).
+    async fn store_on_file(name: &str) -> (Store, PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (store, path, dir)
+    }
 
     /// Both writing connections run every statement of [`WRITER_PRAGMAS`],
     /// not only its first (sqlx is handed them as one text).
     #[tokio::test]
     async fn both_writers_are_set_up_by_every_writer_pragma() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pragmas.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (store, _path, _dir) = store_on_file("pragmas.db").await;
         let expected = [
             ("journal_mode", "wal".to_string()),
             ("synchronous", "1".to_string()),
@@ -355,11 +363,7 @@ mod tests {
     /// without it the WAL would grow for ever and the file never would.
     #[tokio::test]
     async fn the_checkpointer_copies_committed_pages_into_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("checkpoints.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (store, path, _dir) = store_on_file("checkpoints.db").await;
         let size = || std::fs::metadata(&path).unwrap().len();
         let settled = Instant::now() + Duration::from_secs(10);
         // The migrations' pages first.
