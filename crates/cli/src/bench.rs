@@ -183,7 +183,7 @@ async fn accept(
 }
 
 /// Starts a fake provider on 127.0.0.1:0; returns its URL.
-async fn start_fake(fake: Arc<Fake>) -> Result<String> {
+async fn start_fake(fake: Arc<Fake>) -> Result<reqwest::Url> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = Router::new().route("/send", post(accept)).with_state(fake);
@@ -192,7 +192,7 @@ async fn start_fake(fake: Arc<Fake>) -> Result<String> {
             tracing::error!(error = %e, "fake provider stopped");
         }
     });
-    Ok(format!("http://{addr}/send"))
+    Ok(reqwest::Url::parse(&format!("http://{addr}/send"))?)
 }
 
 /// The database the bench runs on, removed afterwards.

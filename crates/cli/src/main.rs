@@ -159,6 +159,8 @@ async fn engine(
         .with_context(|| format!("opening database {}", settings.redacted_url()))?;
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     if let Some(url) = gateway {
+        let url = smsflow_providers::http_url(&url)
+            .with_context(|| format!("the HTTP gateway URL `{url}` is not an http(s) URL"))?;
         // SMSFLOW_HTTP_GATEWAY_TIMEOUT_MS bounds each gateway request (default 30 s).
         let timeout =
             env_ms("SMSFLOW_HTTP_GATEWAY_TIMEOUT_MS").unwrap_or(std::time::Duration::from_secs(30));

@@ -49,12 +49,8 @@ pub fn build(
         "sandbox" => Ok(Arc::new(Sandbox)),
         "http" => {
             let url = string(config, "url").or_else(|_| string(config, "base_url"))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Field(
-                    "url".into(),
-                    "must be an http(s) URL".into(),
-                ));
-            }
+            let url = crate::http_url(&url)
+                .ok_or_else(|| ConfigError::Field("url".into(), "must be an http(s) URL".into()))?;
             Ok(Arc::new(HttpGateway::new(
                 url,
                 optional_string(config, "token"),
@@ -107,4 +103,33 @@ pub fn is_secret(key: &str) -> bool {
     ["token", "secret", "password", "auth", "key", "private"]
         .iter()
         .any(|s| k.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_http_connection_needs_a_url_with_an_http_scheme_and_a_host() {
+        for bad in [
+            "ftp://gw.example/send",
+            "http://",
+            "gw.example/send",
+            "mailto:gw@example.com",
+        ] {
+            let err = build("http", &json!({ "url": bad }), "")
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(
+                matches!(&err, ConfigError::Field(f, _) if f == "url"),
+                "{bad}: {err:?}"
+            );
+        }
+        let gateway = build("http", &json!({ "url": "https://gw.example/send" }), "");
+        assert_eq!(
+            gateway.map(|p| p.kind().to_string()).ok(),
+            Some("http".into())
+        );
+    }
 }

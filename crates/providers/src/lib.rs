@@ -16,7 +16,7 @@ mod webhook;
 pub use aircall::Aircall;
 pub use connection::{build, is_secret, ConfigError, KINDS};
 pub use directory::{Directory, DirectoryError, DirectoryNumber, DirectorySkip, DirectoryUser};
-pub use http_gateway::HttpGateway;
+pub use http_gateway::{http_url, HttpGateway};
 pub use sandbox::Sandbox;
 pub use smpp::{Smpp, SmppConfig};
 pub use twilio::Twilio;
