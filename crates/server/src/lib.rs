@@ -50,10 +50,31 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(hubspot::router())
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(no_such_path)
+        .method_not_allowed_fallback(no_such_method)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_payload_too_large))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// An unknown path answers our JSON error shape (R28), not axum's empty 404.
+async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint {method} {}", uri.path()),
+    )
+}
+
+/// A known path asked with a method it does not take: 405 in our JSON error
+/// shape; axum still adds the `Allow` header.
+async fn no_such_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
 }
 
 /// The body limit layer answers an oversized request (one whose

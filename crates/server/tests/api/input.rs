@@ -13,6 +13,7 @@ smsflow_testkit::on_both_backends!(
     r28_malformed_json_gets_a_400_json_error,
     r28_unknown_or_mistyped_properties_get_422_naming_the_field_and_write_nothing,
     r28_a_body_over_2_mib_gets_413,
+    r28_unknown_paths_and_methods_get_json_errors,
     r28_lists_answer_results_and_next_cursor_and_page_with_limit_and_after,
     r28_creating_answers_201_with_the_whole_resource_and_string_ids,
 );
@@ -160,6 +161,48 @@ async fn r28_a_body_over_2_mib_gets_413(backend: TestBackend) {
         .request_raw(Method::POST, "/objects/contacts", Some(&acct.token), fine)
         .await;
     assert_ne!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+async fn r28_unknown_paths_and_methods_get_json_errors(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let acct = app.create_account(true).await;
+    for token in [Some(acct.token.as_str()), None] {
+        let (status, body) = app
+            .request(Method::GET, "/no-such-resource", token, None)
+            .await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/v1/workflows", app.address))
+        .bearer_auth(&acct.token)
+        .send()
+        .await
+        .expect("the test server answers");
+    let allow = response.headers().get(reqwest::header::ALLOW).cloned();
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    let allow = allow.expect("405 names the methods allowed");
+    assert!(
+        allow
+            .to_str()
+            .is_ok_and(|a| a.contains("GET") && a.contains("POST")),
+        "{allow:?}"
+    );
+    // Outside /api/v1 (the webhooks' paths) too.
+    let response = reqwest::Client::new()
+        .get(format!("{}/webhooks/nothing-here", app.address))
+        .send()
+        .await
+        .expect("the test server answers");
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
 
 async fn r28_lists_answer_results_and_next_cursor_and_page_with_limit_and_after(
