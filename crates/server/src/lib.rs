@@ -11,6 +11,8 @@ mod webhooks;
 
 pub use error::ApiError;
 
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
@@ -53,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_such_path)
         .method_not_allowed_fallback(no_such_method)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(json_payload_too_large))
+        .layer(axum::middleware::map_response(json_client_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -61,7 +63,7 @@ pub fn router(state: AppState) -> Router {
 /// An unknown path answers our JSON error shape (R28), not axum's empty 404.
 async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
+        StatusCode::NOT_FOUND,
         "not_found",
         format!("no endpoint {method} {}", uri.path()),
     )
@@ -71,32 +73,63 @@ async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
 /// shape; axum still adds the `Allow` header.
 async fn no_such_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} does not take {method}", uri.path()),
     )
 }
 
-/// The body limit layer answers an oversized request (one whose
-/// `Content-Length` is over the limit) with plain text before any handler
-/// runs; R28 wants our JSON error shape for every 4xx.
-async fn json_payload_too_large(response: axum::response::Response) -> axum::response::Response {
-    use axum::response::IntoResponse;
+/// Rejections made outside our handlers answer plain text: the body limit
+/// layer refusing a request by its `Content-Length`, axum's extractors
+/// refusing a path segment that is not UTF-8, … R28 wants our JSON error
+/// shape for every 4xx, so any other 4xx is rewritten into it, keeping its
+/// status, its text as the message and its other headers (`Allow`).
+async fn json_client_errors(response: Response) -> Response {
+    let status = response.status();
     let is_json = response
         .headers()
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE || is_json {
+    if !status.is_client_error() || is_json {
         return response;
     }
-    ApiError::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!(
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
             "request body is too large; the limit is {} MiB",
             MAX_BODY_BYTES / (1024 * 1024)
         ),
-    )
-    .into_response()
+        _ if text.is_empty() => status
+            .canonical_reason()
+            .unwrap_or("client error")
+            .to_string(),
+        _ => text,
+    };
+    let mut answer = ApiError::new(status, error_code(status), message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+/// The error code of a 4xx made outside our handlers.
+fn error_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ => "bad_request",
+    }
 }

@@ -13,7 +13,7 @@ smsflow_testkit::on_both_backends!(
     r28_malformed_json_gets_a_400_json_error,
     r28_unknown_or_mistyped_properties_get_422_naming_the_field_and_write_nothing,
     r28_a_body_over_2_mib_gets_413,
-    r28_unknown_paths_and_methods_get_json_errors,
+    r28_unknown_paths_methods_and_unreadable_urls_get_json_errors,
     r28_lists_answer_results_and_next_cursor_and_page_with_limit_and_after,
     r28_creating_answers_201_with_the_whole_resource_and_string_ids,
 );
@@ -163,7 +163,7 @@ async fn r28_a_body_over_2_mib_gets_413(backend: TestBackend) {
     assert_ne!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 }
 
-async fn r28_unknown_paths_and_methods_get_json_errors(backend: TestBackend) {
+async fn r28_unknown_paths_methods_and_unreadable_urls_get_json_errors(backend: TestBackend) {
     let app = spawn_app(backend).await;
     let acct = app.create_account(true).await;
     for token in [Some(acct.token.as_str()), None] {
@@ -193,6 +193,17 @@ async fn r28_unknown_paths_and_methods_get_json_errors(backend: TestBackend) {
             .to_str()
             .is_ok_and(|a| a.contains("GET") && a.contains("POST")),
         "{allow:?}"
+    );
+    // A path segment that is not UTF-8 is refused by axum's extractor.
+    let (status, body) = app
+        .request(Method::GET, "/messages/%FF", Some(&acct.token), None)
+        .await;
+    let error = assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("UTF-8")),
+        "{body}"
     );
     // Outside /api/v1 (the webhooks' paths) too.
     let response = reqwest::Client::new()
