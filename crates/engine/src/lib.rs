@@ -40,7 +40,7 @@ pub use dry_run::{DryRunReport, DryRunSample};
 pub use error::{EngineError, Result};
 pub use hubspot::HubspotConnectInput;
 pub use messages::{InboundInput, UsageReport, UsageSubject};
-pub use records::BatchInput;
+pub use records::{BatchInput, FILTER_SCAN};
 pub use sms_messages::SmsMessageInput;
 pub use workflows::{parse_definition, WorkflowView};
 

@@ -6,7 +6,7 @@ use crate::error::{EngineError, Result};
 use crate::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use smsflow_core::filter::{FilterGroups, Op};
+use smsflow_core::filter::{ConditionInput, FilterGroups, Op};
 use smsflow_core::ids::{AccountId, EnrollmentId, RecordId};
 use smsflow_core::object::{
     is_empty_value, Association, ObjectType, Properties, PropertySchema, PropertyType, Record,
@@ -29,6 +29,11 @@ pub struct BatchInput {
 }
 
 pub const MAX_BATCH: usize = 1000;
+
+/// Records read per store page while filtering a list …
+const FILTER_PAGE: i64 = 500;
+/// … and at most this many for one filtered page.
+pub const FILTER_SCAN: usize = 10_000;
 
 /// Checks property names and value types against the schema; errors are
 /// keyed `{prefix}properties.<name>`.
@@ -148,17 +153,107 @@ impl Engine {
             .map_err(EngineError::not_found("record"))
     }
 
+    /// Records of a type in id order, only those matching `filter` when
+    /// one is given: filter groups as JSON text, in the form a workflow's
+    /// enrollment takes (`[[{"property", "op", "value"}]]`). A filtered page
+    /// reads at most [`FILTER_SCAN`] records: one that gets there answers
+    /// the matches so far and a cursor to go on from, so that a rare match
+    /// cannot make one request read a whole table.
     pub async fn list_records(
         &self,
         account: &AccountId,
         object_type: ObjectType,
+        filter: Option<&str>,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Page<Record>> {
-        Ok(self
-            .store()
-            .list_records(account, object_type, after, limit)
-            .await?)
+        let Some(filter) = filter else {
+            return Ok(self
+                .store()
+                .list_records(account, object_type, after, limit)
+                .await?);
+        };
+        let filter = self.list_filter(account, object_type, filter).await?;
+        let limit = usize::try_from(limit.max(1)).unwrap_or(1);
+        let mut results = Vec::new();
+        let mut cursor = after.map(str::to_string);
+        let mut scanned = 0;
+        loop {
+            let page = self
+                .store()
+                .list_records(account, object_type, cursor.as_deref(), FILTER_PAGE)
+                .await?;
+            for record in page.results {
+                scanned += 1;
+                cursor = Some(record.id.to_string());
+                if filter.matches(&record.properties, None) {
+                    results.push(record);
+                    if results.len() == limit {
+                        return Ok(Page {
+                            results,
+                            next_cursor: cursor,
+                        });
+                    }
+                }
+            }
+            if page.next_cursor.is_none() {
+                return Ok(Page {
+                    results,
+                    next_cursor: None,
+                });
+            }
+            if scanned >= FILTER_SCAN {
+                return Ok(Page {
+                    results,
+                    next_cursor: cursor,
+                });
+            }
+        }
+    }
+
+    /// `filter` (JSON text) checked against the type's schema; every bad
+    /// condition is named under `filter[g][c]`.
+    async fn list_filter(
+        &self,
+        account: &AccountId,
+        object_type: ObjectType,
+        filter: &str,
+    ) -> Result<FilterGroups> {
+        let input: Vec<Vec<ConditionInput>> = serde_json::from_str(filter).map_err(|e| {
+            EngineError::field(
+                "filter",
+                format!(
+                    "must be filter groups as JSON, e.g. \
+                     [[{{\"property\": \"lifecyclestage\", \"op\": \"eq\", \"value\": \"lead\"}}]]: {e}"
+                ),
+            )
+        })?;
+        if input.is_empty() {
+            return Err(EngineError::field(
+                "filter",
+                "needs at least one filter group",
+            ));
+        }
+        let schema = self.schema(account, object_type).await?;
+        let mut errors = BTreeMap::new();
+        let groups = FilterGroups::parse(&input, &schema, "filter", &mut errors);
+        for (g, group) in input.iter().enumerate() {
+            for (c, condition) in group.iter().enumerate() {
+                if matches!(Op::parse(&condition.op), Some(Op::Changed | Op::ChangedTo)) {
+                    errors.insert(
+                        format!("filter[{g}][{c}].op"),
+                        format!(
+                            "`{}` compares a record with its previous values; a list has none",
+                            condition.op
+                        ),
+                    );
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Validation { fields: errors });
+        }
+        Ok(groups)
     }
 
     pub async fn timeline(

@@ -105,7 +105,13 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     Ok(Json(views::list(
         s.engine
-            .list_records(&a, object_type(&t)?, p.after.as_deref(), p.limit)
+            .list_records(
+                &a,
+                object_type(&t)?,
+                p.rest.get("filter").map(String::as_str),
+                p.after.as_deref(),
+                p.limit,
+            )
             .await?,
         views::record,
     )))
