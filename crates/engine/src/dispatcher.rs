@@ -117,11 +117,12 @@ impl Engine {
                 let r = resolved(&m);
                 let request = send_request(&m, external_id(&m));
                 async move {
+                    let started = std::time::Instant::now();
                     let result = match &r.provider {
                         Some(p) => p.send(&request).await,
                         None => Err(no_provider(&m)),
                     };
-                    (m, r, result)
+                    (m, r, result, started.elapsed())
                 }
             })
             .buffer_unordered(cfg.dispatch_concurrency.max(1))
@@ -132,18 +133,28 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let mut pushes: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
         let mut accepted = Vec::new();
-        for (m, r, result) in results {
+        let metrics = self.metrics();
+        for (m, r, result, took) in results {
             let idempotent = r.provider.as_ref().is_some_and(|p| p.is_idempotent());
             let limit = max_attempts
                 .get(&m.account_id)
                 .copied()
                 .unwrap_or(cfg.max_attempts);
+            let kind = r.provider.as_ref().map_or("none", |p| p.kind());
+            if r.provider.is_some() {
+                metrics.observe_call(kind, took);
+            }
             match result {
-                Ok(receipt) => accepted.push((m.row.id, receipt)),
+                Ok(receipt) => {
+                    metrics.count(&metrics.handed_off, kind);
+                    accepted.push((m.row.id, receipt));
+                }
                 Err(e) if !idempotent && e.is_in_doubt() => {
+                    metrics.count(&metrics.in_doubt, kind);
                     tx.mark_in_doubt(&m.row.id, done_at, &describe(&e)).await?;
                 }
                 Err(e) if e.is_rate_limited() => {
+                    metrics.count(&metrics.rate_limited, kind);
                     let retry_after = e.retry_after();
                     // Rate limited: not an attempt. The provider account's
                     // bucket stays closed until the provider said.
@@ -160,6 +171,7 @@ impl Engine {
                     message,
                     retry_after,
                 }) if m.row.attempts < limit => {
+                    metrics.count(&metrics.retried, kind);
                     let backoff = retry_after
                         .and_then(|d| Duration::from_std(d).ok())
                         .unwrap_or_else(|| backoff(m.row.attempts));
@@ -175,6 +187,7 @@ impl Engine {
                     SendError::Transient { code, message, .. }
                     | SendError::Permanent { code, message },
                 ) => {
+                    metrics.count(&metrics.failed, kind);
                     tx.mark_failed(&m.row.id, &code, &message, done_at).await?;
                     let mut subjects = Vec::new();
                     if let Some(n) = &m.row.number_id {

@@ -449,6 +449,10 @@ impl Engine {
         match result {
             Ok(()) => {
                 tx.commit().await?;
+                self.metrics().executed(&w.logs);
+                self.metrics()
+                    .enrollments
+                    .inc_by(new_enrollments.len() as u64);
                 self.hand_over(w.in_hand);
                 Ok(())
             }

@@ -358,6 +358,8 @@ impl Engine {
         }
         tx.insert_enrollments(&enrollments).await?;
         tx.commit().await?;
+        self.metrics().inbound.inc();
+        self.metrics().enrollments.inc_by(enrollments.len() as u64);
         self.wake();
         Ok(inbound)
     }

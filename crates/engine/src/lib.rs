@@ -23,6 +23,7 @@ mod gate;
 mod hubspot;
 mod inbound;
 mod messages;
+mod metrics;
 mod provider_events;
 mod reaper;
 mod records;
@@ -126,6 +127,7 @@ struct Inner {
     /// providers that deduplicate: should the node die first, the reaper
     /// puts them back in the outbox under the same key).
     in_hand: std::sync::Mutex<Vec<smsflow_store::OutboxMessage>>,
+    metrics: metrics::Metrics,
 }
 
 impl Engine {
@@ -155,6 +157,7 @@ impl Engine {
                 compiled: compiled::Cache::default(),
                 wake: Notify::new(),
                 in_hand: std::sync::Mutex::new(Vec::new()),
+                metrics: metrics::Metrics::default(),
             }),
         }
     }
@@ -187,6 +190,15 @@ impl Engine {
 
     /// One round: due enrollment steps, then due hand-offs.
     pub async fn run_once(&self) -> Result<RunOutcome> {
+        let round = self.round().await;
+        self.metrics().rounds.inc();
+        if round.is_err() {
+            self.metrics().round_errors.inc();
+        }
+        round
+    }
+
+    async fn round(&self) -> Result<RunOutcome> {
         let steps = self.with_heartbeat(self.run_steps()).await?;
         let dispatched = self.reap().await? + self.dispatch().await?;
         // HubSpot: deferred action sends, callback completions, logging.

@@ -521,6 +521,7 @@ impl Engine {
         tx.add_record_phones(account, &new_phones).await?;
         tx.insert_enrollments(&enrollments).await?;
         tx.commit().await?;
+        self.metrics().enrollments.inc_by(enrollments.len() as u64);
         if !enrollments.is_empty() {
             self.wake();
         }

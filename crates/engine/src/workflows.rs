@@ -176,6 +176,7 @@ impl Engine {
                 let mut tx = self.store().begin().await?;
                 tx.insert_enrollments(&new).await?;
                 tx.commit().await?;
+                self.metrics().enrollments.inc_by(new.len() as u64);
                 total += new.len();
                 self.wake();
             }

@@ -52,12 +52,26 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(hubspot::router())
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .fallback(no_such_path)
         .method_not_allowed_fallback(no_such_method)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_client_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// This node's counters for Prometheus. Served without a token, like
+/// `/healthz`: no metric names an account, record or phone.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.engine.metrics_text(),
+    )
+        .into_response()
 }
 
 /// An unknown path answers our JSON error shape (R28), not axum's empty 404.

@@ -19,6 +19,7 @@ mod enrollment;
 mod entitlement;
 mod input;
 mod limits;
+mod metrics;
 mod options;
 mod recipients;
 mod send;

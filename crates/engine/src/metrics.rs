@@ -1,0 +1,167 @@
+//! What this node has done since it started, for `GET /metrics`
+//! (Prometheus, in the OpenMetrics text format). Each engine has its own
+//! registry, so tests running several engines in one process do not mix
+//! their counts. No label carries an account, record or phone: the
+//! endpoint is meant for operators and is served without a token.
+
+use crate::Engine;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use smsflow_store::ActionLogRow;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OutcomeLabels {
+    pub outcome: String,
+}
+
+type HistogramFamily = Family<ProviderLabels, Histogram, fn() -> Histogram>;
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub handed_off: Family<ProviderLabels, Counter>,
+    pub retried: Family<ProviderLabels, Counter>,
+    pub rate_limited: Family<ProviderLabels, Counter>,
+    pub failed: Family<ProviderLabels, Counter>,
+    pub in_doubt: Family<ProviderLabels, Counter>,
+    pub provider_seconds: HistogramFamily,
+    pub actions: Family<OutcomeLabels, Counter>,
+    pub enrollments: Counter,
+    pub inbound: Counter,
+    pub rounds: Counter,
+    pub round_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("smsflow");
+        let handed_off = Family::<ProviderLabels, Counter>::default();
+        let retried = Family::<ProviderLabels, Counter>::default();
+        let rate_limited = Family::<ProviderLabels, Counter>::default();
+        let failed = Family::<ProviderLabels, Counter>::default();
+        let in_doubt = Family::<ProviderLabels, Counter>::default();
+        // 1 ms … ~16 s.
+        let provider_seconds = HistogramFamily::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        let actions = Family::<OutcomeLabels, Counter>::default();
+        let (enrollments, inbound, rounds, round_errors) = Default::default();
+        registry.register(
+            "messages_handed_off",
+            "Messages a provider accepted",
+            handed_off.clone(),
+        );
+        registry.register(
+            "messages_retried",
+            "Provider calls that failed transiently and were scheduled again (R12)",
+            retried.clone(),
+        );
+        registry.register(
+            "messages_rate_limited",
+            "Provider calls answered 429, held back without using up an attempt (R11)",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "messages_failed",
+            "Messages failed for good: a permanent provider error or attempts used up",
+            failed.clone(),
+        );
+        registry.register(
+            "messages_in_doubt",
+            "Provider calls that ended without an answer, left to the reaper",
+            in_doubt.clone(),
+        );
+        registry.register(
+            "provider_call_seconds",
+            "How long provider send calls took",
+            provider_seconds.clone(),
+        );
+        registry.register(
+            "workflow_actions",
+            "Workflow actions executed, by outcome (R15)",
+            actions.clone(),
+        );
+        let counters: [(&str, &str, &Counter); 4] = [
+            (
+                "enrollments_created",
+                "Records enrolled in workflows",
+                &enrollments,
+            ),
+            ("inbound_messages", "Inbound SMS received", &inbound),
+            ("worker_rounds", "Worker rounds run", &rounds),
+            (
+                "worker_round_errors",
+                "Worker rounds that failed",
+                &round_errors,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        Metrics {
+            registry,
+            handed_off,
+            retried,
+            rate_limited,
+            failed,
+            in_doubt,
+            provider_seconds,
+            actions,
+            enrollments,
+            inbound,
+            rounds,
+            round_errors,
+        }
+    }
+}
+
+impl Metrics {
+    /// One more in `family` for a provider (its kind: `twilio`, `http`, …).
+    pub(crate) fn count(&self, family: &Family<ProviderLabels, Counter>, provider: &str) {
+        family.get_or_create(&provider_labels(provider)).inc();
+    }
+
+    /// Counts a committed batch's action log entries by outcome.
+    pub(crate) fn executed(&self, logs: &[ActionLogRow]) {
+        for log in logs {
+            self.actions
+                .get_or_create(&OutcomeLabels {
+                    outcome: log.outcome.as_str().to_string(),
+                })
+                .inc();
+        }
+    }
+
+    pub(crate) fn observe_call(&self, provider: &str, took: std::time::Duration) {
+        self.provider_seconds
+            .get_or_create(&provider_labels(provider))
+            .observe(took.as_secs_f64());
+    }
+}
+
+fn provider_labels(provider: &str) -> ProviderLabels {
+    ProviderLabels {
+        provider: provider.to_string(),
+    }
+}
+
+impl Engine {
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// This node's metrics in the OpenMetrics text format.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.metrics().registry);
+        out
+    }
+}
