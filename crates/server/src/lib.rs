@@ -7,6 +7,7 @@ mod api;
 mod error;
 mod extract;
 mod hubspot;
+mod openapi;
 mod webhooks;
 
 pub use error::ApiError;
@@ -47,8 +48,16 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let (api, description) = utoipa_axum::router::OpenApiRouter::default()
         .nest("/api/v1", api::v1::router())
+        .split_for_parts();
+    let description = axum::Json(openapi::finish(description));
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || std::future::ready(description.clone())),
+        )
         .merge(webhooks::router())
         .merge(hubspot::router())
         .route("/healthz", get(|| async { "ok" }))

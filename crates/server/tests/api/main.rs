@@ -20,6 +20,7 @@ mod entitlement;
 mod input;
 mod limits;
 mod metrics;
+mod openapi;
 mod options;
 mod recipients;
 mod send;

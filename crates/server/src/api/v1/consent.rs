@@ -6,17 +6,28 @@ use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_engine::{ConsentInput, ConsentView, SubscriptionTypeInput};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/subscription-types", get(list_types).post(create_type))
-        .route("/consent/{e164}", get(show).put(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_types, create_type))
+        .routes(routes!(show, update))
 }
 
+#[utoipa::path(
+    get,
+    path = "/subscription-types",
+    tag = "consent",
+    operation_id = "consent_list_types",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list_types(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(views::all(
         &s.engine.list_subscription_types(&a).await?,
@@ -24,6 +35,18 @@ async fn list_types(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/subscription-types",
+    tag = "consent",
+    operation_id = "consent_create_type",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create_type(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -52,6 +75,18 @@ fn consent_view(v: &ConsentView) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/consent/{e164}",
+    tag = "consent",
+    operation_id = "consent_show",
+    params(("e164" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -60,6 +95,19 @@ async fn show(
     Ok(Json(consent_view(&s.engine.get_consent(&a, &phone).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/consent/{e164}",
+    tag = "consent",
+    operation_id = "consent_update",
+    params(("e164" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,

@@ -6,18 +6,18 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_core::ids::ConversationId;
 use smsflow_engine::ReplyInput;
 use smsflow_store::{ConversationRow, MessageFilter};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/conversations", get(list))
-        .route("/conversations/{id}", get(show))
-        .route("/conversations/{id}/messages", post(reply))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(reply))
 }
 
 fn conversation(c: &ConversationRow) -> Value {
@@ -27,6 +27,18 @@ fn conversation(c: &ConversationRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "conversations",
+    operation_id = "conversations_list",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("needs_attention" = Option<bool>, Query, description = "Only conversations flagged for an agent")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let flagged = p.rest.get("needs_attention").is_some_and(|v| v == "true");
     Ok(Json(views::list(
@@ -38,6 +50,18 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
 }
 
 /// The conversation with its messages, oldest first (paged by `after`).
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}",
+    tag = "conversations",
+    operation_id = "conversations_show",
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -59,6 +83,19 @@ async fn show(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/messages",
+    tag = "conversations",
+    operation_id = "conversations_reply",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn reply(
     Auth(a): Auth,
     State(s): State<AppState>,

@@ -6,26 +6,23 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_core::ids::NumberId;
 use smsflow_core::object::ObjectType;
 use smsflow_engine::{NumberInput, UserInput};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list_users).post(create_user))
-        .route("/numbers", get(list_numbers).post(create_number))
-        .route("/numbers/{id}", get(show_number).patch(update_number))
-        .route("/numbers/{id}/users", put(set_number_users))
-        .route(
-            "/properties/{object_type}",
-            get(list_properties).post(create_property),
-        )
-        .route("/options/numbers", get(number_options))
-        .route("/options/users", get(user_options))
-        .route("/options/recipient-properties", get(recipient_options))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_numbers, create_number))
+        .routes(routes!(show_number, update_number))
+        .routes(routes!(set_number_users))
+        .routes(routes!(list_properties, create_property))
+        .routes(routes!(number_options))
+        .routes(routes!(user_options))
+        .routes(routes!(recipient_options))
 }
 
 pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
@@ -33,6 +30,18 @@ pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
         .map_err(|_| ApiError::not_found("object type"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "directory",
+    operation_id = "directory_list_users",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list_users(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -44,6 +53,18 @@ async fn list_users(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "directory",
+    operation_id = "directory_create_user",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create_user(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -55,6 +76,17 @@ async fn create_user(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/numbers",
+    tag = "directory",
+    operation_id = "directory_list_numbers",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(views::all(
         &s.engine.list_numbers(&a).await?,
@@ -62,6 +94,18 @@ async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Jso
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/numbers",
+    tag = "directory",
+    operation_id = "directory_create_number",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create_number(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -73,6 +117,18 @@ async fn create_number(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/numbers/{id}",
+    tag = "directory",
+    operation_id = "directory_show_number",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show_number(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -83,6 +139,19 @@ async fn show_number(
     )))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/numbers/{id}",
+    tag = "directory",
+    operation_id = "directory_update_number",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update_number(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -97,6 +166,19 @@ async fn update_number(
 }
 
 /// Body: `{"user_ids": [...]}` or the bare list.
+#[utoipa::path(
+    put,
+    path = "/numbers/{id}/users",
+    tag = "directory",
+    operation_id = "directory_set_number_users",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn set_number_users(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -116,6 +198,18 @@ async fn set_number_users(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/properties/{object_type}",
+    tag = "directory",
+    operation_id = "directory_list_properties",
+    params(("object_type" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list_properties(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -125,6 +219,19 @@ async fn list_properties(
     Ok(Json(views::all(schema.defs(), |d| json!(d))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/properties/{object_type}",
+    tag = "directory",
+    operation_id = "directory_create_property",
+    params(("object_type" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create_property(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -138,6 +245,17 @@ async fn create_property(
     Ok((StatusCode::CREATED, Json(json!(def))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/options/numbers",
+    tag = "directory",
+    operation_id = "directory_number_options",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let numbers = s.engine.number_options(&a).await?;
     Ok(Json(views::all(
@@ -146,6 +264,18 @@ async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<J
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/options/users",
+    tag = "directory",
+    operation_id = "directory_user_options",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("number_id" = Option<String>, Query, description = "The sending number; only users linked to it (R3)")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn user_options(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -165,6 +295,18 @@ async fn user_options(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/options/recipient-properties",
+    tag = "directory",
+    operation_id = "directory_recipient_options",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<String>, Query, description = "The workflow's object type")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn recipient_options(
     Auth(a): Auth,
     State(s): State<AppState>,

@@ -5,18 +5,30 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
 use smsflow_core::ids::WorkflowId;
 use smsflow_engine::{parse_definition, DryRunReport};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workflows/dry-run", post(unsaved))
-        .route("/workflows/{id}/dry-run", post(saved))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(unsaved))
+        .routes(routes!(saved))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows/{id}/dry-run",
+    tag = "dry_run",
+    operation_id = "dry_run_saved",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn saved(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -29,6 +41,18 @@ async fn saved(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows/dry-run",
+    tag = "dry_run",
+    operation_id = "dry_run_unsaved",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn unsaved(
     Auth(a): Auth,
     State(s): State<AppState>,

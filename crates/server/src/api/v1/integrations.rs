@@ -6,14 +6,14 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::State;
-use axum::routing::put;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_engine::{Engine, HubspotConnectInput};
 use smsflow_store::HubspotPortalRow;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/integrations/hubspot", put(connect).get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(connect, show))
 }
 
 fn view(engine: &Engine, p: &HubspotPortalRow) -> Value {
@@ -24,6 +24,18 @@ fn view(engine: &Engine, p: &HubspotPortalRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/integrations/hubspot",
+    tag = "integrations",
+    operation_id = "integrations_connect",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn connect(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -33,6 +45,17 @@ async fn connect(
     Ok(Json(view(&s.engine, &p)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/integrations/hubspot",
+    tag = "integrations",
+    operation_id = "integrations_show",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list = s.engine.hubspot_portals(&a).await?;
     Ok(Json(

@@ -5,18 +5,18 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_core::ids::{ConversationId, MessageId, RecordId, WorkflowId};
 use smsflow_core::message::{Direction, MessageStatus};
 use smsflow_store::MessageFilter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/messages", get(list))
-        .route("/messages/{id}", get(show))
-        .route("/usage", get(usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(usage))
 }
 
 pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
@@ -41,6 +41,18 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/messages",
+    tag = "messages",
+    operation_id = "messages_list",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<String>, Query), ("direction" = Option<String>, Query, description = "inbound | outbound"), ("provider" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let filter = message_filter(&p)?;
     Ok(Json(views::list(
@@ -51,6 +63,18 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/messages/{id}",
+    tag = "messages",
+    operation_id = "messages_show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -63,6 +87,17 @@ async fn show(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/usage",
+    tag = "messages",
+    operation_id = "messages_usage",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn usage(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(s.engine.usage(&a).await?)))
 }

@@ -7,22 +7,19 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use smsflow_core::ids::RecordId;
 use smsflow_engine::BatchInput;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/objects/{object_type}", get(list).post(create))
-        .route("/objects/{object_type}/batch", post(batch))
-        .route(
-            "/objects/{object_type}/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/objects/{object_type}/{id}/timeline", get(timeline))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(batch))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(timeline))
 }
 
 #[derive(Deserialize)]
@@ -42,6 +39,19 @@ struct BatchBody {
     id_property: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/objects/{object_type}",
+    tag = "objects",
+    operation_id = "objects_create",
+    params(("object_type" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -55,6 +65,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(views::record(&r))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/objects/{object_type}/{id}",
+    tag = "objects",
+    operation_id = "objects_show",
+    params(("object_type" = String, Path), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -67,6 +89,19 @@ async fn show(
     )))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/objects/{object_type}/{id}",
+    tag = "objects",
+    operation_id = "objects_update",
+    params(("object_type" = String, Path), ("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -86,6 +121,18 @@ async fn update(
     Ok(Json(views::record(&r)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/objects/{object_type}/{id}",
+    tag = "objects",
+    operation_id = "objects_remove",
+    params(("object_type" = String, Path), ("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn remove(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -97,6 +144,18 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/objects/{object_type}",
+    tag = "objects",
+    operation_id = "objects_list",
+    params(("object_type" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("filter" = Option<String>, Query, description = "Filter groups as URL-encoded JSON, e.g. [[{\"property\":\"lifecyclestage\",\"op\":\"eq\",\"value\":\"lead\"}]]")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -117,6 +176,19 @@ async fn list(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/objects/{object_type}/batch",
+    tag = "objects",
+    operation_id = "objects_batch",
+    params(("object_type" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn batch(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -135,6 +207,18 @@ async fn batch(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/objects/{object_type}/{id}/timeline",
+    tag = "objects",
+    operation_id = "objects_timeline",
+    params(("object_type" = String, Path), ("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn timeline(
     Auth(a): Auth,
     State(s): State<AppState>,

@@ -9,18 +9,18 @@ use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_engine::{ConnectionInput, ConnectionPatch, Engine};
 use smsflow_providers::is_secret;
 use smsflow_store::{ConnectionRow, SyncCounts, SyncReport};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/providers", get(list).post(create))
-        .route("/providers/{id}", get(show).patch(update))
-        .route("/providers/{id}/sync", post(sync))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(sync))
 }
 
 fn counts(c: &SyncCounts) -> Value {
@@ -54,6 +54,18 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/providers",
+    tag = "providers",
+    operation_id = "providers_create",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -67,6 +79,19 @@ async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/providers/{id}",
+    tag = "providers",
+    operation_id = "providers_update",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -77,6 +102,18 @@ async fn update(
     Ok(Json(view(&s.engine, &c)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/providers/{id}/sync",
+    tag = "providers",
+    operation_id = "providers_sync",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn sync(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -88,6 +125,17 @@ async fn sync(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/providers",
+    tag = "providers",
+    operation_id = "providers_list",
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list = s.engine.list_connections(&a).await?;
     Ok(Json(
@@ -95,6 +143,18 @@ async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/providers/{id}",
+    tag = "providers",
+    operation_id = "providers_show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,

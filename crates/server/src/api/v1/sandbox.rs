@@ -8,21 +8,33 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use smsflow_core::message::Direction;
 use smsflow_engine::InboundInput;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sandbox/outbox", get(outbox))
-        .route("/sandbox/inbound", post(inbound))
-        .route("/sandbox/status", post(status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(outbox))
+        .routes(routes!(inbound))
+        .routes(routes!(status))
 }
 
 /// Outbound messages handed to the sandbox, oldest first.
+#[utoipa::path(
+    get,
+    path = "/sandbox/outbox",
+    tag = "sandbox",
+    operation_id = "sandbox_outbox",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let mut filter = message_filter(&p)?;
     filter.provider = Some("sandbox".into());
@@ -35,6 +47,18 @@ async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiR
     Ok(Json(views::list(page, views::message)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/inbound",
+    tag = "sandbox",
+    operation_id = "sandbox_inbound",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn inbound(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -51,6 +75,18 @@ struct StatusBody {
     status: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/status",
+    tag = "sandbox",
+    operation_id = "sandbox_status",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn status(
     Auth(a): Auth,
     State(s): State<AppState>,

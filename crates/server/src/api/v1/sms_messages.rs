@@ -8,19 +8,19 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_core::encoding::analyze;
 use smsflow_core::ids::SmsMessageId;
 use smsflow_engine::SmsMessageInput;
 use smsflow_store::SmsMessageRow;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sms-messages", get(list).post(create))
-        .route("/sms-messages/{id}", get(show).put(update))
-        .route("/sms-messages/{id}/publish", post(publish))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(publish))
 }
 
 /// The JSON shape of an SMS message (DESIGN §5 "Bodies", plus its encoding
@@ -44,6 +44,18 @@ pub fn sms_message(m: &SmsMessageRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/sms-messages",
+    tag = "sms_messages",
+    operation_id = "sms_messages_create",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -53,6 +65,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(sms_message(&m))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sms-messages",
+    tag = "sms_messages",
+    operation_id = "sms_messages_list",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let page = s
         .engine
@@ -61,6 +85,18 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     Ok(Json(views::list(page, sms_message)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sms-messages/{id}",
+    tag = "sms_messages",
+    operation_id = "sms_messages_show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -73,6 +109,19 @@ async fn show(
     Ok(Json(sms_message(&m)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/sms-messages/{id}",
+    tag = "sms_messages",
+    operation_id = "sms_messages_update",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -86,6 +135,18 @@ async fn update(
     Ok(Json(sms_message(&m)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sms-messages/{id}/publish",
+    tag = "sms_messages",
+    operation_id = "sms_messages_publish",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn publish(
     Auth(a): Auth,
     State(s): State<AppState>,

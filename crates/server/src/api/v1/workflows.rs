@@ -7,26 +7,38 @@ use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 use smsflow_core::ids::{RecordId, WorkflowId};
 use smsflow_core::message::Outcome;
 use smsflow_engine::parse_definition;
 use smsflow_store::ActionLogFilter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workflows", get(list).post(create))
-        .route("/workflows/validate", post(validate_unsaved))
-        .route("/workflows/{id}", get(show).put(update))
-        .route("/workflows/{id}/validate", post(validate))
-        .route("/workflows/{id}/publish", post(publish))
-        .route("/workflows/{id}/pause", post(pause))
-        .route("/workflows/{id}/enrollments", get(enrollments))
-        .route("/workflows/{id}/action-logs", get(action_logs))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(validate_unsaved))
+        .routes(routes!(show, update))
+        .routes(routes!(validate))
+        .routes(routes!(publish))
+        .routes(routes!(pause))
+        .routes(routes!(enrollments))
+        .routes(routes!(action_logs))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows",
+    tag = "workflows",
+    operation_id = "workflows_create",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -39,6 +51,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(views::workflow(&w))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/workflows",
+    tag = "workflows",
+    operation_id = "workflows_list",
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     Ok(Json(views::list(
         s.engine
@@ -48,6 +72,18 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/workflows/{id}",
+    tag = "workflows",
+    operation_id = "workflows_show",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -60,6 +96,19 @@ async fn show(
     )))
 }
 
+#[utoipa::path(
+    put,
+    path = "/workflows/{id}",
+    tag = "workflows",
+    operation_id = "workflows_update",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -74,6 +123,18 @@ async fn update(
 }
 
 /// Validates the saved definition against the account as it is now.
+#[utoipa::path(
+    post,
+    path = "/workflows/{id}/validate",
+    tag = "workflows",
+    operation_id = "workflows_validate",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn validate(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -87,6 +148,18 @@ async fn validate(
     Ok(Json(json!({"valid": true})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows/validate",
+    tag = "workflows",
+    operation_id = "workflows_validate_unsaved",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn validate_unsaved(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -98,6 +171,19 @@ async fn validate_unsaved(
     Ok(Json(json!({"valid": true})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows/{id}/publish",
+    tag = "workflows",
+    operation_id = "workflows_publish",
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn publish(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -124,6 +210,18 @@ async fn publish(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/workflows/{id}/pause",
+    tag = "workflows",
+    operation_id = "workflows_pause",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn pause(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -136,6 +234,18 @@ async fn pause(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/workflows/{id}/enrollments",
+    tag = "workflows",
+    operation_id = "workflows_enrollments",
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn enrollments(
     Auth(a): Auth,
     State(s): State<AppState>,
@@ -154,6 +264,18 @@ async fn enrollments(
     Ok(Json(views::list(page, views::enrollment)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/workflows/{id}/action-logs",
+    tag = "workflows",
+    operation_id = "workflows_action_logs",
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<String>, Query, description = "succeeded | failed | skipped | deferred"), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
+    responses(
+        (status = 200, description = "OK", body = serde_json::Value),
+        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
+    ),
+    security(("account_token" = []))
+)]
 async fn action_logs(
     Auth(a): Auth,
     State(s): State<AppState>,

@@ -1,0 +1,52 @@
+//! `GET /api/openapi.json`: the REST API described as OpenAPI 3.1. Every
+//! `/api/v1` route is registered through `utoipa-axum`'s `routes!` together
+//! with its `#[utoipa::path]` description, so a route cannot be served
+//! without being described. Bodies are described as JSON values; DESIGN §5
+//! and the README give their fields.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa::ToSchema;
+
+/// Every 4xx and 5xx: `{"error": {"code", "message", "fields"?}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: responses are built by `ApiError`
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    /// `validation_failed`, `not_found`, `sms_not_enabled`, …
+    code: String,
+    message: String,
+    /// The bad fields, by path (`actions[0].body`), on 422.
+    fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Fills in what the routes do not say: the title, version and the two
+/// bearer tokens (an account's, and the server admin's for `/accounts`).
+pub(crate) fn finish(mut api: OpenApi) -> OpenApi {
+    api.info.title = "smsflow".into();
+    api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.description = Some(
+        "Automated, two-way SMS from CRM workflows. Lists answer {results, next_cursor} \
+         and page with ?limit= and ?after=; errors answer {error: {code, message, fields}}."
+            .into(),
+    );
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, what) in [
+        ("account_token", "An account's API token"),
+        ("admin_token", "The server admin token"),
+    ] {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(what))
+            .build();
+        components
+            .security_schemes
+            .insert(name.to_string(), SecurityScheme::Http(scheme).into());
+    }
+    api
+}
