@@ -4,20 +4,22 @@
 //! without being described. Bodies are described as JSON values; DESIGN §5
 //! and the README give their fields.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi;
-use utoipa::ToSchema;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{OpenApi, Ref};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Every 4xx and 5xx: `{"error": {"code", "message", "fields"?}}`.
 #[derive(ToSchema)]
 #[allow(dead_code)] // a schema only: responses are built by `ApiError`
-pub(crate) struct ErrorBody {
+struct ErrorBody {
     error: ErrorDetail,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
-pub(crate) struct ErrorDetail {
+struct ErrorDetail {
     /// `validation_failed`, `not_found`, `sms_not_enabled`, …
     code: String,
     message: String,
@@ -35,7 +37,42 @@ pub(crate) fn finish(mut api: OpenApi) -> OpenApi {
          and page with ?limit= and ?after=; errors answer {error: {code, message, fields}}."
             .into(),
     );
+    // Every operation answers the error shape on 4xx and takes a bearer
+    // token: the admin's under /accounts, an account's everywhere else.
+    let error = ResponseBuilder::new()
+        .description("Bad input (422 names every bad field), not found, or refused")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in api.paths.paths.iter_mut() {
+        let token = if path.starts_with("/api/v1/accounts") {
+            "admin_token"
+        } else {
+            "account_token"
+        };
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .insert("4XX".into(), error.clone().into());
+            operation.security = Some(vec![SecurityRequirement::new(token, Vec::<String>::new())]);
+        }
+    }
     let components = api.components.get_or_insert_with(Default::default);
+    let mut schemas = vec![("ErrorBody".to_string(), ErrorBody::schema())];
+    ErrorBody::schemas(&mut schemas);
+    components.schemas.extend(schemas);
     for (name, what) in [
         ("account_token", "An account's API token"),
         ("admin_token", "The server admin token"),

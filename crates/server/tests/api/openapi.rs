@@ -59,6 +59,11 @@ async fn openapi_describes_every_route_it_serves_and_only_those(backend: TestBac
         doc["components"]["schemas"].get("ErrorBody").is_some(),
         "{doc}"
     );
+    assert_eq!(
+        paths["/api/v1/usage"]["get"]["responses"]["4XX"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
     let listed = &paths["/api/v1/objects/{object_type}"]["get"]["parameters"];
     let names: Vec<&str> = listed
         .as_array()

@@ -36,11 +36,7 @@ pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
     tag = "directory",
     operation_id = "directory_list_users",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list_users(
     Auth(a): Auth,
@@ -59,11 +55,7 @@ async fn list_users(
     tag = "directory",
     operation_id = "directory_create_user",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create_user(
     Auth(a): Auth,
@@ -81,11 +73,7 @@ async fn create_user(
     path = "/numbers",
     tag = "directory",
     operation_id = "directory_list_numbers",
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(views::all(
@@ -100,11 +88,7 @@ async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Jso
     tag = "directory",
     operation_id = "directory_create_number",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create_number(
     Auth(a): Auth,
@@ -123,11 +107,7 @@ async fn create_number(
     tag = "directory",
     operation_id = "directory_show_number",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show_number(
     Auth(a): Auth,
@@ -146,11 +126,7 @@ async fn show_number(
     operation_id = "directory_update_number",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn update_number(
     Auth(a): Auth,
@@ -173,11 +149,7 @@ async fn update_number(
     operation_id = "directory_set_number_users",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn set_number_users(
     Auth(a): Auth,
@@ -204,11 +176,7 @@ async fn set_number_users(
     tag = "directory",
     operation_id = "directory_list_properties",
     params(("object_type" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list_properties(
     Auth(a): Auth,
@@ -226,11 +194,7 @@ async fn list_properties(
     operation_id = "directory_create_property",
     params(("object_type" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create_property(
     Auth(a): Auth,
@@ -250,11 +214,7 @@ async fn create_property(
     path = "/options/numbers",
     tag = "directory",
     operation_id = "directory_number_options",
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let numbers = s.engine.number_options(&a).await?;
@@ -270,11 +230,7 @@ async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<J
     tag = "directory",
     operation_id = "directory_user_options",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("number_id" = Option<String>, Query, description = "The sending number; only users linked to it (R3)")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn user_options(
     Auth(a): Auth,
@@ -301,11 +257,7 @@ async fn user_options(
     tag = "directory",
     operation_id = "directory_recipient_options",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<String>, Query, description = "The workflow's object type")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn recipient_options(
     Auth(a): Auth,

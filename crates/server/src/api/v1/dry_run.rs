@@ -23,11 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "dry_run",
     operation_id = "dry_run_saved",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn saved(
     Auth(a): Auth,
@@ -47,11 +43,7 @@ async fn saved(
     tag = "dry_run",
     operation_id = "dry_run_unsaved",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn unsaved(
     Auth(a): Auth,

@@ -30,11 +30,7 @@ fn view(engine: &Engine, p: &HubspotPortalRow) -> Value {
     tag = "integrations",
     operation_id = "integrations_connect",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn connect(
     Auth(a): Auth,
@@ -50,11 +46,7 @@ async fn connect(
     path = "/integrations/hubspot",
     tag = "integrations",
     operation_id = "integrations_show",
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list = s.engine.hubspot_portals(&a).await?;

@@ -47,11 +47,7 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     tag = "messages",
     operation_id = "messages_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<String>, Query), ("direction" = Option<String>, Query, description = "inbound | outbound"), ("provider" = Option<String>, Query)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let filter = message_filter(&p)?;
@@ -69,11 +65,7 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "messages",
     operation_id = "messages_show",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(
     Auth(a): Auth,
@@ -92,11 +84,7 @@ async fn show(
     path = "/usage",
     tag = "messages",
     operation_id = "messages_usage",
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn usage(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(s.engine.usage(&a).await?)))

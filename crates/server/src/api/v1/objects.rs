@@ -46,11 +46,7 @@ struct BatchBody {
     operation_id = "objects_create",
     params(("object_type" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create(
     Auth(a): Auth,
@@ -71,11 +67,7 @@ async fn create(
     tag = "objects",
     operation_id = "objects_show",
     params(("object_type" = String, Path), ("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(
     Auth(a): Auth,
@@ -96,11 +88,7 @@ async fn show(
     operation_id = "objects_update",
     params(("object_type" = String, Path), ("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn update(
     Auth(a): Auth,
@@ -127,11 +115,7 @@ async fn update(
     tag = "objects",
     operation_id = "objects_remove",
     params(("object_type" = String, Path), ("id" = String, Path)),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
     Auth(a): Auth,
@@ -150,11 +134,7 @@ async fn remove(
     tag = "objects",
     operation_id = "objects_list",
     params(("object_type" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("filter" = Option<String>, Query, description = "Filter groups as URL-encoded JSON, e.g. [[{\"property\":\"lifecyclestage\",\"op\":\"eq\",\"value\":\"lead\"}]]")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list(
     Auth(a): Auth,
@@ -183,11 +163,7 @@ async fn list(
     operation_id = "objects_batch",
     params(("object_type" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn batch(
     Auth(a): Auth,
@@ -213,11 +189,7 @@ async fn batch(
     tag = "objects",
     operation_id = "objects_timeline",
     params(("object_type" = String, Path), ("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn timeline(
     Auth(a): Auth,

@@ -60,11 +60,7 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
     tag = "providers",
     operation_id = "providers_create",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create(
     Auth(a): Auth,
@@ -86,11 +82,7 @@ async fn create(
     operation_id = "providers_update",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn update(
     Auth(a): Auth,
@@ -108,11 +100,7 @@ async fn update(
     tag = "providers",
     operation_id = "providers_sync",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn sync(
     Auth(a): Auth,
@@ -130,11 +118,7 @@ async fn sync(
     path = "/providers",
     tag = "providers",
     operation_id = "providers_list",
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let list = s.engine.list_connections(&a).await?;
@@ -149,11 +133,7 @@ async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>
     tag = "providers",
     operation_id = "providers_show",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(
     Auth(a): Auth,

@@ -29,11 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "sandbox",
     operation_id = "sandbox_outbox",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let mut filter = message_filter(&p)?;
@@ -53,11 +49,7 @@ async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiR
     tag = "sandbox",
     operation_id = "sandbox_inbound",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn inbound(
     Auth(a): Auth,
@@ -81,11 +73,7 @@ struct StatusBody {
     tag = "sandbox",
     operation_id = "sandbox_status",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn status(
     Auth(a): Auth,

@@ -50,11 +50,7 @@ pub fn sms_message(m: &SmsMessageRow) -> Value {
     tag = "sms_messages",
     operation_id = "sms_messages_create",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create(
     Auth(a): Auth,
@@ -71,11 +67,7 @@ async fn create(
     tag = "sms_messages",
     operation_id = "sms_messages_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     let page = s
@@ -91,11 +83,7 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "sms_messages",
     operation_id = "sms_messages_show",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(
     Auth(a): Auth,
@@ -116,11 +104,7 @@ async fn show(
     operation_id = "sms_messages_update",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn update(
     Auth(a): Auth,
@@ -141,11 +125,7 @@ async fn update(
     tag = "sms_messages",
     operation_id = "sms_messages_publish",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn publish(
     Auth(a): Auth,

@@ -33,11 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "workflows",
     operation_id = "workflows_create",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 201, description = "Created", body = serde_json::Value))
 )]
 async fn create(
     Auth(a): Auth,
@@ -57,11 +53,7 @@ async fn create(
     tag = "workflows",
     operation_id = "workflows_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
     Ok(Json(views::list(
@@ -78,11 +70,7 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "workflows",
     operation_id = "workflows_show",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn show(
     Auth(a): Auth,
@@ -103,11 +91,7 @@ async fn show(
     operation_id = "workflows_update",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn update(
     Auth(a): Auth,
@@ -129,11 +113,7 @@ async fn update(
     tag = "workflows",
     operation_id = "workflows_validate",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn validate(
     Auth(a): Auth,
@@ -154,11 +134,7 @@ async fn validate(
     tag = "workflows",
     operation_id = "workflows_validate_unsaved",
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn validate_unsaved(
     Auth(a): Auth,
@@ -178,11 +154,7 @@ async fn validate_unsaved(
     operation_id = "workflows_publish",
     params(("id" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn publish(
     Auth(a): Auth,
@@ -216,11 +188,7 @@ async fn publish(
     tag = "workflows",
     operation_id = "workflows_pause",
     params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn pause(
     Auth(a): Auth,
@@ -240,11 +208,7 @@ async fn pause(
     tag = "workflows",
     operation_id = "workflows_enrollments",
     params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn enrollments(
     Auth(a): Auth,
@@ -270,11 +234,7 @@ async fn enrollments(
     tag = "workflows",
     operation_id = "workflows_action_logs",
     params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<String>, Query, description = "succeeded | failed | skipped | deferred"), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
-    responses(
-        (status = 200, description = "OK", body = serde_json::Value),
-        (status = "4XX", description = "Bad input (422 names every field), not found, or refused", body = crate::openapi::ErrorBody)
-    ),
-    security(("account_token" = []))
+    responses((status = 200, description = "OK", body = serde_json::Value))
 )]
 async fn action_logs(
     Auth(a): Auth,
