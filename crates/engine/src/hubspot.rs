@@ -193,7 +193,7 @@ impl Engine {
         let base = input
             .api_base_url
             .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string());
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
+        if smsflow_providers::http_url(&base).is_none() {
             errors.insert(
                 "api_base_url".to_string(),
                 "must be an http(s) URL".to_string(),

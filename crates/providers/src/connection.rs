@@ -85,10 +85,11 @@ pub fn build(
     }
 }
 
-/// `config.base_url` when given (it must be http(s)), else `default`.
+/// `config.base_url` when given (it must be http(s), with a host), else
+/// `default`.
 pub(crate) fn base_url_or(config: &Value, default: &str) -> Result<String, ConfigError> {
     match optional_string(config, "base_url") {
-        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Ok(url),
+        Some(url) if crate::http_url(&url).is_some() => Ok(url),
         Some(_) => Err(ConfigError::Field(
             "base_url".into(),
             "must be an http(s) URL".into(),
@@ -131,5 +132,21 @@ mod tests {
             gateway.map(|p| p.kind().to_string()).ok(),
             Some("http".into())
         );
+    }
+
+    #[test]
+    fn a_provider_base_url_needs_an_http_scheme_and_a_host() {
+        let config =
+            |base: &str| json!({"account_sid": "AC1", "auth_token": "t", "base_url": base});
+        for bad in ["http://", "ftp://api.example", "api.example"] {
+            let err = build("twilio", &config(bad), "")
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(
+                matches!(&err, ConfigError::Field(f, _) if f == "base_url"),
+                "{bad}: {err:?}"
+            );
+        }
+        assert!(build("twilio", &config("http://127.0.0.1:9"), "").is_ok());
     }
 }

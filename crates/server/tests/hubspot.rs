@@ -24,6 +24,7 @@ smsflow_testkit::on_both_backends!(
     r21_a_send_at_night_blocks_and_completes_through_the_callback_api,
     r14_a_reply_is_logged_on_the_record_too,
     r14_a_quote_is_associated_by_default_once_even_when_hubspot_fails_first,
+    connecting_hubspot_needs_an_api_base_url_with_a_host,
 );
 
 const EXEC: &str = "/integrations/hubspot/actions/send-sms";
@@ -410,4 +411,27 @@ async fn r14_a_quote_is_associated_by_default_once_even_when_hubspot_fails_first
         .authorization
         .as_deref()
         .is_some_and(|a| a.starts_with("Bearer ")));
+}
+
+async fn connecting_hubspot_needs_an_api_base_url_with_a_host(backend: TestBackend) {
+    let app = spawn_app(backend).await;
+    let acct = app.create_account(true).await;
+    let hubspot = FakeHubspot::start().await;
+    for bad in ["http://", "ftp://api.hubapi.example", "api.hubapi.example"] {
+        let mut body = hubspot.connect_body();
+        body["api_base_url"] = json!(bad);
+        let (status, out) = app.put(&acct, "/integrations/hubspot", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {out}");
+        assert!(
+            out["error"]["fields"].get("api_base_url").is_some(),
+            "{bad}: {out}"
+        );
+    }
+    let (status, out) = app.get(&acct, "/integrations/hubspot").await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out["results"],
+        json!([]),
+        "a refused connection was stored: {out}"
+    );
 }
