@@ -13,6 +13,7 @@ mod webhooks;
 pub use error::ApiError;
 
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -62,10 +63,8 @@ pub fn router(state: AppState) -> Router {
         .merge(hubspot::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .fallback(no_such_path)
-        .method_not_allowed_fallback(no_such_method)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(json_client_errors))
+        .layer(axum::middleware::from_fn(json_client_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -83,31 +82,17 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
         .into_response()
 }
 
-/// An unknown path answers our JSON error shape (R28), not axum's empty 404.
-async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no endpoint {method} {}", uri.path()),
-    )
-}
-
-/// A known path asked with a method it does not take: 405 in our JSON error
-/// shape; axum still adds the `Allow` header.
-async fn no_such_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} does not take {method}", uri.path()),
-    )
-}
-
-/// Rejections made outside our handlers answer plain text: the body limit
-/// layer refusing a request by its `Content-Length`, axum's extractors
-/// refusing a path segment that is not UTF-8, … R28 wants our JSON error
-/// shape for every 4xx, so any other 4xx is rewritten into it, keeping its
-/// status, its text as the message and its other headers (`Allow`).
-async fn json_client_errors(response: Response) -> Response {
+/// Rejections made outside our handlers answer empty or plain text: axum's
+/// 404 for an unknown path and 405 for a method a path does not take, the
+/// body limit layer refusing a request by its `Content-Length`, axum's
+/// extractors refusing a path segment that is not UTF-8, … R28 wants our
+/// JSON error shape for every 4xx, so any other 4xx is rewritten into it,
+/// keeping its status, its text as the message and its other headers
+/// (`Allow`).
+async fn json_client_errors(request: axum::extract::Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
     let status = response.status();
     let is_json = response
         .headers()
@@ -127,6 +112,10 @@ async fn json_client_errors(response: Response) -> Response {
             "request body is too large; the limit is {} MiB",
             MAX_BODY_BYTES / (1024 * 1024)
         ),
+        StatusCode::NOT_FOUND if text.is_empty() => format!("no endpoint {method} {path}"),
+        StatusCode::METHOD_NOT_ALLOWED if text.is_empty() => {
+            format!("{path} does not take {method}")
+        }
         _ if text.is_empty() => status
             .canonical_reason()
             .unwrap_or("client error")

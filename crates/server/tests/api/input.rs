@@ -173,7 +173,11 @@ async fn r28_unknown_paths_methods_and_unreadable_urls_get_json_errors(backend: 
         let (status, body) = app
             .request(Method::GET, "/no-such-resource", token, None)
             .await;
-        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+        let error = assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(
+            error["message"], "no endpoint GET /api/v1/no-such-resource",
+            "{body}"
+        );
     }
     let response = reqwest::Client::new()
         .delete(format!("{}/api/v1/workflows", app.address))
