@@ -24,6 +24,7 @@
 //!   timeout instead would not bound a batch that runs in several waves.)
 
 use crate::error::Result;
+use crate::metrics::{CallOutcome, CallTally};
 use crate::Engine;
 use chrono::Duration;
 use futures::stream::{self, StreamExt};
@@ -133,7 +134,7 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let mut pushes: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
         let mut accepted = Vec::new();
-        let metrics = self.metrics();
+        let mut calls = CallTally::default();
         for (m, r, result, took) in results {
             let idempotent = r.provider.as_ref().is_some_and(|p| p.is_idempotent());
             let limit = max_attempts
@@ -142,19 +143,19 @@ impl Engine {
                 .unwrap_or(cfg.max_attempts);
             let kind = r.provider.as_ref().map_or("none", |p| p.kind());
             if r.provider.is_some() {
-                metrics.observe_call(kind, took);
+                calls.took(kind, took);
             }
             match result {
                 Ok(receipt) => {
-                    metrics.count(&metrics.handed_off, kind);
+                    calls.count(kind, CallOutcome::HandedOff);
                     accepted.push((m.row.id, receipt));
                 }
                 Err(e) if !idempotent && e.is_in_doubt() => {
-                    metrics.count(&metrics.in_doubt, kind);
+                    calls.count(kind, CallOutcome::InDoubt);
                     tx.mark_in_doubt(&m.row.id, done_at, &describe(&e)).await?;
                 }
                 Err(e) if e.is_rate_limited() => {
-                    metrics.count(&metrics.rate_limited, kind);
+                    calls.count(kind, CallOutcome::RateLimited);
                     let retry_after = e.retry_after();
                     // Rate limited: not an attempt. The provider account's
                     // bucket stays closed until the provider said.
@@ -171,7 +172,7 @@ impl Engine {
                     message,
                     retry_after,
                 }) if m.row.attempts < limit => {
-                    metrics.count(&metrics.retried, kind);
+                    calls.count(kind, CallOutcome::Retried);
                     let backoff = retry_after
                         .and_then(|d| Duration::from_std(d).ok())
                         .unwrap_or_else(|| backoff(m.row.attempts));
@@ -187,7 +188,7 @@ impl Engine {
                     SendError::Transient { code, message, .. }
                     | SendError::Permanent { code, message },
                 ) => {
-                    metrics.count(&metrics.failed, kind);
+                    calls.count(kind, CallOutcome::Failed);
                     tx.mark_failed(&m.row.id, &code, &message, done_at).await?;
                     let mut subjects = Vec::new();
                     if let Some(n) = &m.row.number_id {
@@ -202,6 +203,9 @@ impl Engine {
                 }
             }
         }
+        // Counted once the calls are settled, even should the commit below
+        // fail: the providers were called either way.
+        self.metrics().record_calls(calls);
         let hand_offs: Vec<HandOff> = accepted
             .iter()
             .map(|(id, receipt)| HandOff {

@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use smsflow_store::ActionLogRow;
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ProviderLabels {
@@ -122,10 +123,71 @@ impl Default for Metrics {
     }
 }
 
+/// How a provider call ended, as the dispatcher settled it.
+#[derive(Clone, Copy)]
+pub(crate) enum CallOutcome {
+    HandedOff,
+    InDoubt,
+    RateLimited,
+    Retried,
+    Failed,
+}
+
+/// A dispatch batch's provider calls, tallied by provider kind (`twilio`,
+/// `http`, …) and added to the metrics once per batch: per message, only
+/// local counts move, with no label built and no lock taken.
+#[derive(Default)]
+pub(crate) struct CallTally {
+    by_kind: HashMap<String, KindTally>,
+}
+
+#[derive(Default)]
+struct KindTally {
+    outcomes: [u64; 5],
+    seconds: Vec<f64>,
+}
+
+impl CallTally {
+    fn kind(&mut self, kind: &str) -> &mut KindTally {
+        if !self.by_kind.contains_key(kind) {
+            self.by_kind.insert(kind.to_string(), KindTally::default());
+        }
+        self.by_kind.get_mut(kind).expect("inserted above")
+    }
+
+    pub(crate) fn count(&mut self, kind: &str, outcome: CallOutcome) {
+        self.kind(kind).outcomes[outcome as usize] += 1;
+    }
+
+    pub(crate) fn took(&mut self, kind: &str, took: std::time::Duration) {
+        self.kind(kind).seconds.push(took.as_secs_f64());
+    }
+}
+
 impl Metrics {
-    /// One more in `family` for a provider (its kind: `twilio`, `http`, …).
-    pub(crate) fn count(&self, family: &Family<ProviderLabels, Counter>, provider: &str) {
-        family.get_or_create(&provider_labels(provider)).inc();
+    /// Adds a dispatch batch's tally.
+    pub(crate) fn record_calls(&self, tally: CallTally) {
+        for (provider, t) in tally.by_kind {
+            let labels = ProviderLabels { provider };
+            let families = [
+                &self.handed_off,
+                &self.in_doubt,
+                &self.rate_limited,
+                &self.retried,
+                &self.failed,
+            ];
+            for (family, n) in families.into_iter().zip(t.outcomes) {
+                if n > 0 {
+                    family.get_or_create(&labels).inc_by(n);
+                }
+            }
+            if !t.seconds.is_empty() {
+                let histogram = self.provider_seconds.get_or_create(&labels);
+                for s in t.seconds {
+                    histogram.observe(s);
+                }
+            }
+        }
     }
 
     /// Counts a committed batch's action log entries by outcome.
@@ -137,18 +199,6 @@ impl Metrics {
                 })
                 .inc();
         }
-    }
-
-    pub(crate) fn observe_call(&self, provider: &str, took: std::time::Duration) {
-        self.provider_seconds
-            .get_or_create(&provider_labels(provider))
-            .observe(took.as_secs_f64());
-    }
-}
-
-fn provider_labels(provider: &str) -> ProviderLabels {
-    ProviderLabels {
-        provider: provider.to_string(),
     }
 }
 
@@ -163,5 +213,47 @@ impl Engine {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.metrics().registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    #[test]
+    fn a_batch_tally_lands_in_the_family_of_each_outcome() {
+        let metrics = Metrics::default();
+        let mut tally = CallTally::default();
+        let outcomes = [
+            (CallOutcome::HandedOff, 1),
+            (CallOutcome::InDoubt, 2),
+            (CallOutcome::RateLimited, 3),
+            (CallOutcome::Retried, 4),
+            (CallOutcome::Failed, 5),
+        ];
+        for (outcome, n) in outcomes {
+            for _ in 0..n {
+                tally.count("twilio", outcome);
+                tally.took("twilio", std::time::Duration::from_millis(3));
+            }
+        }
+        tally.count("http", CallOutcome::HandedOff);
+        metrics.record_calls(tally);
+        let mut text = String::new();
+        encode(&mut text, &metrics.registry).unwrap();
+        for (name, n) in [
+            ("messages_handed_off", 1),
+            ("messages_in_doubt", 2),
+            ("messages_rate_limited", 3),
+            ("messages_retried", 4),
+            ("messages_failed", 5),
+        ] {
+            let line = format!("smsflow_{name}_total{{provider=\"twilio\"}} {n}\n");
+            assert!(text.contains(&line), "{line} not in {text}");
+        }
+        assert!(text.contains("smsflow_messages_handed_off_total{provider=\"http\"} 1\n"));
+        assert!(text.contains("smsflow_provider_call_seconds_count{provider=\"twilio\"} 15\n"));
+        assert!(!text.contains("smsflow_messages_failed_total{provider=\"http\"}"));
     }
 }
