@@ -190,14 +190,19 @@ impl Metrics {
         }
     }
 
-    /// Counts a committed batch's action log entries by outcome.
+    /// Counts a committed batch's action log entries by outcome, one
+    /// update per outcome rather than per entry.
     pub(crate) fn executed(&self, logs: &[ActionLogRow]) {
+        let mut by_outcome: HashMap<&'static str, u64> = HashMap::new();
         for log in logs {
+            *by_outcome.entry(log.outcome.as_str()).or_default() += 1;
+        }
+        for (outcome, n) in by_outcome {
             self.actions
                 .get_or_create(&OutcomeLabels {
-                    outcome: log.outcome.as_str().to_string(),
+                    outcome: outcome.to_string(),
                 })
-                .inc();
+                .inc_by(n);
         }
     }
 }
