@@ -5,19 +5,20 @@ use crate::phone::Country;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The one message every SMS surface answers with when the account lacks the
 /// `sms` entitlement (R1).
 pub const SMS_NOT_ENABLED: &str =
     "SMS workflows are in private beta and are not enabled for this account";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Entitlements {
     pub sms: bool,
 }
 
 /// What happens to a send over a limit (R10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnLimit {
     /// Fail the action with `limit_exceeded`; never retried.
@@ -27,7 +28,7 @@ pub enum OnLimit {
     Defer,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SendLimits {
     pub day: u32,
     pub month: u32,
@@ -48,11 +49,13 @@ impl Default for SendLimits {
 /// The quiet period in the recipient's local time: no send from `start`
 /// until `end` (the window may wrap past midnight, as the default
 /// 20:00–08:00 does).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuietHours {
     #[serde(with = "hhmm")]
+    #[schema(value_type = String, pattern = r"^\d{2}:\d{2}$", example = "20:00")]
     pub start: NaiveTime,
     #[serde(with = "hhmm")]
+    #[schema(value_type = String, pattern = r"^\d{2}:\d{2}$", example = "08:00")]
     pub end: NaiveTime,
 }
 
@@ -92,7 +95,7 @@ mod hhmm {
 }
 
 /// How hand-offs are retried (R12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
     /// Hand-off attempts before a transiently failing message fails.

@@ -28,6 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// The longest reply we accept: Twilio refuses bodies over 1600 characters
 /// (error 21617).
@@ -134,7 +135,7 @@ impl std::fmt::Display for KeywordFamily {
 }
 
 /// What to do with a natural-language opt-out (R29).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NaturalOptOut {
     /// Don't look for them: only exact keywords count.
@@ -175,7 +176,7 @@ impl NaturalOptOut {
 /// An account's keyword lists and replies, stored as JSON in the account
 /// settings. Missing fields take their defaults, so settings saved by an
 /// older version still load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct KeywordSettings {
     pub stop: Vec<String>,

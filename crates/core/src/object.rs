@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// A record's properties: lowercase property name → JSON value.
 pub type Properties = Map<String, Value>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectType {
     Contact,
@@ -163,7 +166,7 @@ impl FromStr for ObjectType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PropertyType {
     String,
@@ -233,8 +236,10 @@ impl fmt::Display for PropertyName {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyDef {
+    /// Lowercase internal name.
+    #[schema(value_type = String, example = "mobilephone")]
     pub name: PropertyName,
     pub label: String,
     #[serde(rename = "type")]
@@ -270,7 +275,7 @@ impl PropertySchema {
 }
 
 /// A link from one record to another (a deal's contacts, a ticket's contact).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Association {
     #[serde(rename = "type")]
     pub object_type: ObjectType,

@@ -100,6 +100,21 @@ impl From<Country> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct E164(String, #[serde(skip)] Option<Line>);
 
+// An E.164 number is a string on the wire; its `line` never leaves the
+// process.
+impl utoipa::PartialSchema for E164 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(r"^\+[1-9]\d{1,14}$"))
+            .description(Some("A phone number in E.164 form"))
+            .examples([serde_json::json!("+14155550100")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for E164 {}
+
 /// What libphonenumber said about a number while validating it: its calling
 /// code and kind of line. Kept so that the time-zone lookup of quiet hours
 /// (R21) does not parse the number a second time; `None` on values made by

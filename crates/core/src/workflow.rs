@@ -19,12 +19,13 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 pub const MAX_BODY_CHARS: usize = 1600;
 
 /// A workflow as a user writes it. Everything optional is optional so that
 /// validation, not deserialisation, reports missing fields — all at once.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowDefinition {
     #[serde(default)]
@@ -41,7 +42,7 @@ pub struct WorkflowDefinition {
     pub actions: Vec<ActionInput>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentInput {
     #[serde(default)]
@@ -58,7 +59,7 @@ pub struct EnrollmentInput {
     pub inbound_sms: Option<InboundSmsTrigger>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundSmsTrigger {
     /// Whole-message keyword, matched like the keyword families (trimmed,
@@ -68,44 +69,66 @@ pub struct InboundSmsTrigger {
 }
 
 /// One action as written. `type` selects which fields apply.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 pub struct ActionInput {
+    /// Unique in the workflow; action logs name it.
     #[serde(default)]
     pub id: Option<String>,
+    /// `send_sms`, `delay`, `branch`, `set_property` or
+    /// `manage_subscription`.
     #[serde(rename = "type", default)]
+    #[schema(example = "send_sms")]
     pub kind: Option<String>,
     // send_sms
+    /// send_sms: the sending number (R2: SMS-capable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_number_id: Option<String>,
+    /// send_sms: the user it is sent on behalf of (R3: linked to the
+    /// number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_user_id: Option<String>,
+    /// send_sms: a phone-number property of the record (R6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_property: Option<String>,
+    /// send_sms: used when the recipient property is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_property: Option<String>,
+    /// send_sms: the template, 1–1600 characters, with `{{ object.property }}`
+    /// tokens (R7). Or give `sms_message_id` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// send_sms (inline body) and manage_subscription: the subscription
+    /// type the message is sent under or changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_type_id: Option<String>,
+    /// send_sms: a published reusable SMS message instead of an inline body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_message_id: Option<String>,
+    /// send_sms: replace look-alike characters to stay in GSM-7 (R8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart_encoding: Option<bool>,
     // delay
+    /// delay: e.g. `30m`, `2h`, `1d` or ISO 8601 (`PT2H`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     // branch
+    /// branch: filter groups (OR of AND-groups) on the record.
     #[serde(rename = "if", default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Vec<Vec<ConditionInput>>>,
+    /// branch: the actions when the condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub then: Option<Vec<ActionInput>>,
+    /// branch: the actions otherwise.
     #[serde(rename = "else", default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub otherwise: Option<Vec<ActionInput>>,
     // set_property
+    /// set_property: the property to set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub property: Option<String>,
-    /// `Some(Value::Null)` when written as `null` (clears the property);
-    /// None when absent.
+    /// set_property: the new value; `null` clears the property.
+    // `Some(Value::Null)` when written as `null`; None when absent.
     #[serde(
         default,
         deserialize_with = "present_value",
@@ -113,12 +136,16 @@ pub struct ActionInput {
     )]
     pub value: Option<Value>,
     // manage_subscription
+    /// manage_subscription: `sms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// manage_subscription: `subscribed` or `unsubscribed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// manage_subscription: required when subscribing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_basis: Option<String>,
+    /// manage_subscription: why, kept in the consent ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
 }

@@ -13,6 +13,7 @@ use smsflow_core::keywords::KeywordSettings;
 use smsflow_core::phone::Country;
 use smsflow_store::{AccountRow, NewAccount};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -26,22 +27,47 @@ fn new_token() -> String {
 
 /// Account fields as sent; every one optional so PATCH can reuse it. Values
 /// stay raw JSON until parsed here, so each bad field gets its own error.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
+    /// Required when creating; 1–200 characters
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    #[schema(value_type = Option<smsflow_core::account::Entitlements>)]
     pub entitlements: Option<Value>,
+    /// IANA time zone, e.g. Europe/Berlin
+    #[schema(value_type = Option<String>)]
     pub time_zone: Option<Value>,
+    /// ISO 3166 two-letter code for numbers written without +
+    #[schema(value_type = Option<String>)]
     pub default_country: Option<Value>,
+    #[schema(value_type = Option<LimitsInput>)]
     pub limits: Option<Value>,
     /// `null` switches quiet hours off, so it must stay distinguishable
     /// from a missing field.
     #[serde(default, deserialize_with = "present")]
+    /// null switches quiet hours off
+    #[schema(value_type = Option<smsflow_core::account::QuietHours>)]
     pub quiet_hours: Option<Value>,
     /// Keyword lists and replies (R17), natural-language opt-out (R29).
+    #[schema(value_type = Option<smsflow_core::keywords::KeywordSettings>)]
     pub keywords: Option<Value>,
     /// `{max_attempts}`: hand-off attempts for transient errors (R12).
+    /// max_attempts from 1 to 100
+    #[schema(value_type = Option<smsflow_core::account::DeliverySettings>)]
     pub delivery: Option<Value>,
+}
+
+/// The schema of `limits` in a request: a partial object keeps the values
+/// it does not give. Parsing merges onto the current [`SendLimits`].
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the request; parsing goes through `SendLimits`
+pub struct LimitsInput {
+    /// Sends per number and per user a day, at least 1.
+    day: Option<u32>,
+    /// Sends per number and per user a month, at least 1.
+    month: Option<u32>,
+    on_limit: Option<smsflow_core::account::OnLimit>,
 }
 
 /// Keeps an explicit `null` as `Some(Value::Null)`.

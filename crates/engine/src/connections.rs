@@ -23,22 +23,33 @@ use smsflow_providers::{
 use smsflow_store::{ConnectionRow, DirectorySync, SyncReport, SyncSkip, SyncedNumber, SyncedUser};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionInput {
+    /// aircall, http, smpp, twilio or vonage
+    #[schema(value_type = Option<String>)]
     pub kind: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    /// The provider's settings; secrets are never read back
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
 }
 
 /// A change to a connection: a new name, and config keys to set (a `null`
 /// value removes the key). Secrets can be replaced, never read.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPatch {
+    /// Must equal the connection's kind
+    #[schema(value_type = Option<String>)]
     pub kind: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    /// Keys to set; null removes a key
+    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
 }
 
@@ -51,7 +62,7 @@ pub struct CreatedConnection {
 }
 
 /// Where a provider must send its webhooks for one connection.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
 pub struct WebhookUrls {
     pub inbound: String,
     pub status: String,

@@ -11,23 +11,33 @@ use smsflow_core::object::{ObjectType, Properties, PropertySchema, PropertyType}
 use smsflow_core::phone::{Country, E164};
 use smsflow_store::{ConsentChange, ConsentRow, SubscriptionTypeRow};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionTypeInput {
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    #[schema(value_type = Option<smsflow_core::consent::Purpose>)]
     pub purpose: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentInput {
     /// A subscription type id, or `*` (every SMS type: the phone-wide state).
+    /// A subscription type id, or * for every SMS type
+    #[schema(value_type = Option<String>)]
     pub subscription_type_id: Option<Value>,
+    #[schema(value_type = Option<smsflow_core::consent::ConsentStatus>)]
     pub status: Option<Value>,
+    /// Required when subscribing
+    #[schema(value_type = Option<smsflow_core::consent::LegalBasis>)]
     pub legal_basis: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub explanation: Option<Value>,
     /// The wording the person agreed to, kept as proof (GDPR Art. 7(1)).
+    #[schema(value_type = Option<String>)]
     pub wording: Option<Value>,
 }
 

@@ -14,11 +14,15 @@ use smsflow_core::object::ObjectType;
 use smsflow_core::workflow::MAX_BODY_CHARS;
 use smsflow_store::{ConversationRow, EngagementRow, MessageRow, NewMessage, Page};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyInput {
+    /// The sending user, linked to the number
+    #[schema(value_type = Option<String>)]
     pub user_id: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub body: Option<Value>,
 }
 

@@ -11,22 +11,35 @@ use smsflow_core::object::{ObjectType, PropertyDef, PropertyName, PropertySchema
 use smsflow_core::phone::E164;
 use smsflow_store::{NumberRow, Page, UserRow};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub email: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumberInput {
+    /// The number, E.164 or national in the default country
+    #[schema(value_type = Option<String>)]
     pub e164: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub label: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub provider: Option<Value>,
+    /// {sms, mms, voice}: booleans
+    #[schema(value_type = Option<Object>)]
     pub capabilities: Option<Value>,
+    /// The users who may send from it
+    #[schema(value_type = Option<Vec<String>>)]
     pub user_ids: Option<Value>,
+    /// Segments per second, 1–10,000
+    #[schema(value_type = Option<i64>)]
     pub throughput: Option<Value>,
 }
 

@@ -38,6 +38,7 @@ use smsflow_store::{NumberRow, Result as StoreResult, ScannedRecord, Store, User
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// Records read per page.
 const PAGE: i64 = 5000;
@@ -45,7 +46,7 @@ const PAGE: i64 = 5000;
 const SAMPLES: usize = 5;
 
 /// What a workflow would do now (R24).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DryRunReport {
     /// Records that would enroll now.
     pub enrolled: u64,
@@ -74,7 +75,7 @@ impl DryRunReport {
 }
 
 /// One message as it would be sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DryRunSample {
     pub record_id: RecordId,
     pub to: E164,

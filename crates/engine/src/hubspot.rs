@@ -23,6 +23,7 @@ use smsflow_store::{
     ExecutionClaim, HubspotExecutionRow, HubspotLogRow, HubspotPortalRow, MessageRow,
 };
 use std::sync::OnceLock;
+use utoipa::ToSchema;
 
 /// HubSpot's API when a portal does not say otherwise.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.hubapi.com";
@@ -31,11 +32,15 @@ const OPTIONS_PAGE: usize = 50;
 /// Attempts at a HubSpot write before it is given up.
 const MAX_ATTEMPTS: i64 = 8;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HubspotConnectInput {
+    /// The HubSpot portal (hub) id: digits, as a string or a number
+    #[schema(value_type = Option<serde_json::Value>)]
     pub portal_id: Option<Value>,
     pub client_secret: Option<String>,
+    /// A string or a number
+    #[schema(value_type = Option<serde_json::Value>)]
     pub app_id: Option<Value>,
     pub access_token: Option<String>,
     pub api_base_url: Option<String>,

@@ -10,16 +10,20 @@ use smsflow_core::message::{Direction, MessageStatus};
 use smsflow_core::phone::E164;
 use smsflow_store::{MessageFilter, MessageRow, Page};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundInput {
+    #[schema(value_type = Option<String>)]
     pub from: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub to: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub body: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageSubject {
     pub id: String,
     pub day: i64,
@@ -28,7 +32,7 @@ pub struct UsageSubject {
     pub month_limit: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageReport {
     pub numbers: Vec<UsageSubject>,
     pub users: Vec<UsageSubject>,

@@ -15,16 +15,21 @@ use smsflow_core::workflow::ValidWorkflow;
 use smsflow_store::{EngagementRow, NewEnrollment, Page, RecordWrite};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// One input of a batch upsert.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
+    /// The record to update; absent: matched by `id_property`, or created.
     #[serde(default)]
     pub id: Option<String>,
+    /// Property name → value; a null value clears the property.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub properties: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<smsflow_core::object::Association>>)]
     pub associations: Option<Value>,
 }
 

@@ -14,16 +14,22 @@ use smsflow_core::template::{Template, TokenRef};
 use smsflow_core::workflow::{PublishedSmsMessage, MAX_BODY_CHARS};
 use smsflow_store::{Page, SmsMessageContent, SmsMessageRow, SmsMessageState};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// The editable fields of an SMS message, as sent by a client. Values are
 /// raw JSON so that every wrong field is reported at once, by name.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmsMessageInput {
+    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub body: Option<Value>,
+    #[schema(value_type = Option<String>)]
     pub from_number_id: Option<Value>,
     /// Optional: `null` or absent sends without a subscription type.
+    /// null or absent: no subscription type
+    #[schema(value_type = Option<String>)]
     pub subscription_type_id: Option<Value>,
 }
 

@@ -1,11 +1,13 @@
 //! `GET /api/openapi.json`: the REST API described as OpenAPI 3.1. Every
 //! `/api/v1` route is registered through `utoipa-axum`'s `routes!` together
 //! with its `#[utoipa::path]` description, so a route cannot be served
-//! without being described. Bodies are described as JSON values; DESIGN §5
-//! and the README give their fields.
+//! without being described. Request and response bodies are the types the
+//! handlers parse and serialise (`api::v1::views` and the engine's inputs),
+//! so their schemas come from the same code; the test kit checks every
+//! answer the API tests get against this document.
 
 use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref};
 use utoipa::{PartialSchema, ToSchema};
@@ -39,15 +41,12 @@ pub(crate) fn finish(mut api: OpenApi) -> OpenApi {
     );
     // Every operation answers the error shape on 4xx and takes a bearer
     // token: the admin's under /accounts, an account's everywhere else.
-    let error = ResponseBuilder::new()
-        .description("Bad input (422 names every bad field), not found, or refused")
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build();
+    let error = error_response("Bad input (422 names every bad field), not found, or refused");
+    // 502 when a provider or HubSpot refuses or fails a call made on the
+    // request's behalf (`provider_error`), 500 when the server itself fails.
+    let failure = error_response(
+        "A provider failed the call made for this request (502), or the server failed (500)",
+    );
     for (path, item) in api.paths.paths.iter_mut() {
         let token = if path.starts_with("/api/v1/accounts") {
             "admin_token"
@@ -66,6 +65,10 @@ pub(crate) fn finish(mut api: OpenApi) -> OpenApi {
                 .responses
                 .responses
                 .insert("4XX".into(), error.clone().into());
+            operation
+                .responses
+                .responses
+                .insert("5XX".into(), failure.clone().into());
             operation.security = Some(vec![SecurityRequirement::new(token, Vec::<String>::new())]);
         }
     }
@@ -86,4 +89,17 @@ pub(crate) fn finish(mut api: OpenApi) -> OpenApi {
             .insert(name.to_string(), SecurityScheme::Http(scheme).into());
     }
     api
+}
+
+/// A response in the error shape.
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }

@@ -5,8 +5,12 @@
 //! so and no background worker: a test decides when the engine works by
 //! calling [`TestApp::drain`], so every assertion sees a settled state.
 //! Request helpers answer `(status, JSON body)` and never panic on a 4xx, so
-//! tests can assert on errors as strictly as on successes.
+//! tests can assert on errors as strictly as on successes. They do panic
+//! when an answer breaks the server's OpenAPI document (see
+//! [`crate::contract`]): every exchange a test makes also checks that the
+//! document describes what the server really answers.
 
+use crate::contract::ApiContract;
 use crate::db::{test_db, TestBackend, TestDb};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
@@ -15,7 +19,7 @@ use smsflow_core::clock::ManualClock;
 use smsflow_engine::{Engine, EngineConfig, RunOutcome};
 use smsflow_server::{router, AppState};
 use smsflow_store::Store;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::task::JoinHandle;
 
 /// The server admin token of every test app.
@@ -43,6 +47,8 @@ pub struct TestApp {
     pub engine: Engine,
     pub admin_token: String,
     pub backend: TestBackend,
+    /// The server's OpenAPI document, which every answer is checked against.
+    contract: &'static ApiContract,
     server: JoinHandle<()>,
     // Last, so the database outlives the server's connections' owner.
     _db: TestDb,
@@ -83,16 +89,40 @@ pub async fn spawn_app(backend: TestBackend) -> TestApp {
             .await
             .expect("the test server runs");
     });
+    let client = reqwest::Client::new();
+    let contract = api_contract(&client, &address).await;
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client,
         clock,
         engine,
         admin_token: ADMIN_TOKEN.to_string(),
         backend,
+        contract,
         server,
         _db: db,
     }
+}
+
+/// The OpenAPI document of the app at `address`, fetched once per test
+/// binary: every app serves the same one. Apps spawned at the same time
+/// may each fetch it; the first to finish is kept.
+async fn api_contract(client: &reqwest::Client, address: &str) -> &'static ApiContract {
+    static CONTRACT: OnceLock<ApiContract> = OnceLock::new();
+    if let Some(contract) = CONTRACT.get() {
+        return contract;
+    }
+    let doc: Value = client
+        .get(format!("{address}/api/openapi.json"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("the test server serves its OpenAPI document")
+        .json()
+        .await
+        .expect("the OpenAPI document is JSON");
+    let _ = CONTRACT.set(ApiContract::new(&doc));
+    CONTRACT.get().expect("the contract was just set")
 }
 
 /// A workflow condition `{property, op, value}`.
@@ -142,16 +172,19 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
+        let path = format!("/api/v1{path}");
         let mut req = self
             .client
-            .request(method, format!("{}/api/v1{path}", self.address));
+            .request(method.clone(), format!("{}{path}", self.address));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        Self::answer(req.send().await.expect("the test server answers")).await
+        let (status, answer) =
+            Self::answer(req.send().await.expect("the test server answers")).await;
+        self.checked(&method, &path, status, body, answer)
     }
 
     /// `/api/v1{path}` with raw bytes as a JSON-typed body.
@@ -162,15 +195,47 @@ impl TestApp {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
+        let path = format!("/api/v1{path}");
         let mut req = self
             .client
-            .request(method, format!("{}/api/v1{path}", self.address))
+            .request(method.clone(), format!("{}{path}", self.address))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+            .body(body.clone());
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        Self::answer(req.send().await.expect("the test server answers")).await
+        let (status, answer) =
+            Self::answer(req.send().await.expect("the test server answers")).await;
+        // Only a body the server accepted is held to the request schema.
+        let sent = status
+            .is_success()
+            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .flatten();
+        self.checked(&method, &path, status, sent.as_ref(), answer)
+    }
+
+    /// Checks an exchange against the OpenAPI document (`answer` is `None`
+    /// when the response had no body: its status is checked, not its
+    /// body), and answers `(status, body)` with `Null` for no body.
+    ///
+    /// # Panics
+    ///
+    /// If the document does not describe the exchange.
+    fn checked(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        sent: Option<&Value>,
+        answer: Option<Value>,
+    ) -> (StatusCode, Value) {
+        if let Err(violation) =
+            self.contract
+                .check_exchange(method, path, status.as_u16(), sent, answer.as_ref())
+        {
+            panic!("{violation}");
+        }
+        (status, answer.unwrap_or(Value::Null))
     }
 
     /// Sends the head of a POST announcing a body of `content_length`
@@ -213,9 +278,11 @@ impl TestApp {
             .await
             .expect("the server answers before the body is sent");
         let (status, body) = Self::complete_answer(&raw).expect("a whole HTTP answer");
-        let body = serde_json::from_slice(body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-        (status, body)
+        let body = (!body.is_empty()).then(|| {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+        });
+        self.checked(&Method::POST, &format!("/api/v1{path}"), status, None, body)
     }
 
     /// The status and body of an HTTP/1.1 answer with a `Content-Length`,
@@ -236,16 +303,13 @@ impl TestApp {
         Some((StatusCode::from_u16(status).ok()?, body))
     }
 
-    /// The status and the body as JSON (`Null` when empty, a JSON string
+    /// The status and the body as JSON (`None` when empty, a JSON string
     /// when the body is not JSON, so a test can show what came instead).
-    async fn answer(resp: reqwest::Response) -> (StatusCode, Value) {
+    async fn answer(resp: reqwest::Response) -> (StatusCode, Option<Value>) {
         let status = resp.status();
         let text = resp.text().await.expect("read the response body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let body =
+            (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap_or(Value::String(text)));
         (status, body)
     }
 

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod contract;
 pub mod db;
 pub mod fakes;
 pub mod summary;

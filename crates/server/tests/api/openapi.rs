@@ -93,6 +93,59 @@ async fn openapi_describes_every_route_it_serves_and_only_those(backend: TestBac
         }
     }
 
+    // Bodies are typed: every JSON request body and every 2xx JSON answer
+    // names a schema of the document, never a bare "any value".
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let names_a_schema = |schema: &Value| {
+        let reference = schema["$ref"].as_str().or_else(|| {
+            schema["oneOf"]
+                .as_array()
+                .and_then(|alts| alts.iter().find_map(|s| s["$ref"].as_str()))
+        });
+        reference
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .is_some_and(|name| schemas.contains_key(name))
+    };
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("a path item") {
+            if let Some(body) = op.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(
+                    names_a_schema(schema),
+                    "{method} {path} takes an untyped body: {schema}"
+                );
+            }
+            for (status, response) in op["responses"].as_object().expect("responses") {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                if let Some(content) = response.get("content") {
+                    let schema = &content["application/json"]["schema"];
+                    assert!(
+                        names_a_schema(schema),
+                        "{method} {path} {status} answers an untyped body: {schema}"
+                    );
+                }
+            }
+        }
+    }
+    let message = &schemas["Message"]["properties"];
+    for field in [
+        "id",
+        "direction",
+        "from",
+        "to",
+        "body",
+        "status",
+        "segments",
+    ] {
+        assert!(message.get(field).is_some(), "Message lacks {field}");
+    }
+    assert_eq!(
+        schemas["Outcome"]["enum"],
+        json!(["succeeded", "failed", "skipped", "deferred"])
+    );
+
     // Every described route is served: asked with placeholder ids, none
     // gets the unknown-path or wrong-method answer.
     let mut asked = 0;

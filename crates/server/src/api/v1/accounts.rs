@@ -1,13 +1,12 @@
 //! Accounts (server admin token).
 
-use super::views;
+use super::views::{Account, CreatedAccount};
 use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
 use smsflow_core::ids::AccountId;
 use smsflow_engine::AccountInput;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,18 +22,22 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/accounts",
     tag = "accounts",
     operation_id = "accounts_create",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = AccountInput, content_type = "application/json"),
+    responses((status = 201, description = "Created; the token is shown this once", body = CreatedAccount))
 )]
 async fn create(
     _: Admin,
     State(s): State<AppState>,
     JsonBody(input): JsonBody<AccountInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
     let out = s.engine.create_account(input).await?;
-    let mut body = views::account(&out.account);
-    body["token"] = Value::String(out.token);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccount {
+            account: Account::from(&out.account),
+            token: out.token,
+        }),
+    ))
 }
 
 #[utoipa::path(
@@ -43,14 +46,14 @@ async fn create(
     tag = "accounts",
     operation_id = "accounts_show",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Account))
 )]
 async fn show(
     _: Admin,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::account(
+) -> ApiResult<Json<Account>> {
+    Ok(Json(Account::from(
         &s.engine.get_account(&AccountId::from_string(id)).await?,
     )))
 }
@@ -61,16 +64,16 @@ async fn show(
     tag = "accounts",
     operation_id = "accounts_update",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = AccountInput, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Account))
 )]
 async fn update(
     _: Admin,
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<AccountInput>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::account(
+) -> ApiResult<Json<Account>> {
+    Ok(Json(Account::from(
         &s.engine
             .update_account(&AccountId::from_string(id), input)
             .await?,

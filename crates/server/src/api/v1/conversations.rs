@@ -1,16 +1,17 @@
 //! The inbox: conversations, their messages, agent replies (R16).
 
-use super::views;
+use super::views::{Conversation, List, Message};
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 use smsflow_core::ids::ConversationId;
 use smsflow_engine::ReplyInput;
-use smsflow_store::{ConversationRow, MessageFilter};
+use smsflow_store::MessageFilter;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,11 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reply))
 }
 
-fn conversation(c: &ConversationRow) -> Value {
-    json!({
-        "id": c.id, "number_id": c.number_id, "phone": c.phone, "created_at": c.created_at,
-        "last_message_at": c.last_message_at, "needs_attention": c.needs_attention,
-    })
+/// A conversation and a page of its messages, oldest first.
+#[derive(Serialize, ToSchema)]
+struct ConversationWithMessages {
+    #[serde(flatten)]
+    conversation: Conversation,
+    messages: List<Message>,
 }
 
 #[utoipa::path(
@@ -33,15 +35,18 @@ fn conversation(c: &ConversationRow) -> Value {
     tag = "conversations",
     operation_id = "conversations_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("needs_attention" = Option<bool>, Query, description = "Only conversations flagged for an agent")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Conversation>))
 )]
-async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
+async fn list(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    p: ListParams,
+) -> ApiResult<Json<List<Conversation>>> {
     let flagged = p.rest.get("needs_attention").is_some_and(|v| v == "true");
-    Ok(Json(views::list(
+    Ok(Json(List::page(
         s.engine
             .list_conversations(&a, flagged, p.after.as_deref(), p.limit)
             .await?,
-        conversation,
     )))
 }
 
@@ -52,14 +57,14 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "conversations",
     operation_id = "conversations_show",
     params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = ConversationWithMessages))
 )]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConversationWithMessages>> {
     let id = ConversationId::from_string(id);
     let c = s.engine.get_conversation(&a, &id).await?;
     let filter = MessageFilter {
@@ -70,9 +75,10 @@ async fn show(
         .engine
         .list_messages(&a, &filter, p.after.as_deref(), p.limit)
         .await?;
-    let mut body = conversation(&c);
-    body["messages"] = views::list(page, views::message);
-    Ok(Json(body))
+    Ok(Json(ConversationWithMessages {
+        conversation: Conversation::from(&c),
+        messages: List::page(page),
+    }))
 }
 
 #[utoipa::path(
@@ -81,18 +87,18 @@ async fn show(
     tag = "conversations",
     operation_id = "conversations_reply",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = ReplyInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Message))
 )]
 async fn reply(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ReplyInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Message>)> {
     let m = s
         .engine
         .agent_reply(&a, &ConversationId::from_string(id), input)
         .await?;
-    Ok((StatusCode::CREATED, Json(views::message(&m))))
+    Ok((StatusCode::CREATED, Json(Message::from(&m))))
 }

@@ -1,16 +1,19 @@
 //! Users, numbers, their links, properties, and the form options (R1–R3).
 
-use super::views;
+use super::views::{FieldOption, List, Number, User};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use smsflow_core::ids::NumberId;
 use smsflow_core::object::ObjectType;
+use smsflow_core::object::{PropertyDef, PropertyType};
 use smsflow_engine::{NumberInput, UserInput};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,6 +28,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(recipient_options))
 }
 
+/// `POST /properties/{object_type}`: a custom property.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the request; the engine parses it field by field
+struct PropertyInput {
+    /// Lowercase letters, digits and `_`, starting with a letter.
+    name: String,
+    /// Shown in forms; defaults to the name.
+    label: Option<String>,
+    #[schema(rename = "type")]
+    kind: PropertyType,
+}
+
+/// `PUT /numbers/{id}/users`: `{"user_ids": [...]}`, or the bare list.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the request; the handler takes either form
+enum NumberUsersInput {
+    Object { user_ids: Vec<String> },
+    List(Vec<String>),
+}
+
 pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
     raw.parse::<ObjectType>()
         .map_err(|_| ApiError::not_found("object type"))
@@ -36,16 +60,15 @@ pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
     tag = "directory",
     operation_id = "directory_list_users",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<User>))
 )]
 async fn list_users(
     Auth(a): Auth,
     State(s): State<AppState>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::list(
+) -> ApiResult<Json<List<User>>> {
+    Ok(Json(List::page(
         s.engine.list_users(&a, p.after.as_deref(), p.limit).await?,
-        views::user,
     )))
 }
 
@@ -54,17 +77,17 @@ async fn list_users(
     path = "/users",
     tag = "directory",
     operation_id = "directory_create_user",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = UserInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = User))
 )]
 async fn create_user(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(input): JsonBody<UserInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((
         StatusCode::CREATED,
-        Json(views::user(&s.engine.create_user(&a, input).await?)),
+        Json(User::from(&s.engine.create_user(&a, input).await?)),
     ))
 }
 
@@ -73,13 +96,10 @@ async fn create_user(
     path = "/numbers",
     tag = "directory",
     operation_id = "directory_list_numbers",
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Number>))
 )]
-async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(views::all(
-        &s.engine.list_numbers(&a).await?,
-        views::number,
-    )))
+async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<List<Number>>> {
+    Ok(Json(List::all(&s.engine.list_numbers(&a).await?)))
 }
 
 #[utoipa::path(
@@ -87,17 +107,17 @@ async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Jso
     path = "/numbers",
     tag = "directory",
     operation_id = "directory_create_number",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = NumberInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Number))
 )]
 async fn create_number(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(input): JsonBody<NumberInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Number>)> {
     Ok((
         StatusCode::CREATED,
-        Json(views::number(&s.engine.create_number(&a, input).await?)),
+        Json(Number::from(&s.engine.create_number(&a, input).await?)),
     ))
 }
 
@@ -107,14 +127,14 @@ async fn create_number(
     tag = "directory",
     operation_id = "directory_show_number",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Number))
 )]
 async fn show_number(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::number(
+) -> ApiResult<Json<Number>> {
+    Ok(Json(Number::from(
         &s.engine.get_number(&a, &NumberId::from_string(id)).await?,
     )))
 }
@@ -125,16 +145,16 @@ async fn show_number(
     tag = "directory",
     operation_id = "directory_update_number",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = NumberInput, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Number))
 )]
 async fn update_number(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<NumberInput>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::number(
+) -> ApiResult<Json<Number>> {
+    Ok(Json(Number::from(
         &s.engine
             .update_number(&a, &NumberId::from_string(id), input)
             .await?,
@@ -148,22 +168,22 @@ async fn update_number(
     tag = "directory",
     operation_id = "directory_set_number_users",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = NumberUsersInput, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Number))
 )]
 async fn set_number_users(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Number>> {
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
     let ids = match value {
         Value::Object(mut o) => o.remove("user_ids").unwrap_or(Value::Null),
         other => other,
     };
-    Ok(Json(views::number(
+    Ok(Json(Number::from(
         &s.engine
             .set_number_users(&a, &NumberId::from_string(id), ids)
             .await?,
@@ -176,15 +196,15 @@ async fn set_number_users(
     tag = "directory",
     operation_id = "directory_list_properties",
     params(("object_type" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<PropertyDef>))
 )]
 async fn list_properties(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(t): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<PropertyDef>>> {
     let schema = s.engine.schema(&a, object_type(&t)?).await?;
-    Ok(Json(views::all(schema.defs(), |d| json!(d))))
+    Ok(Json(List::each(schema.defs(), PropertyDef::clone)))
 }
 
 #[utoipa::path(
@@ -193,20 +213,20 @@ async fn list_properties(
     tag = "directory",
     operation_id = "directory_create_property",
     params(("object_type" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = PropertyInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = PropertyDef))
 )]
 async fn create_property(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(t): Path<String>,
     JsonBody(input): JsonBody<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PropertyDef>)> {
     let def = s
         .engine
         .create_property(&a, object_type(&t)?, input)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(def))))
+    Ok((StatusCode::CREATED, Json(def)))
 }
 
 #[utoipa::path(
@@ -214,14 +234,18 @@ async fn create_property(
     path = "/options/numbers",
     tag = "directory",
     operation_id = "directory_number_options",
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
-async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+async fn number_options(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+) -> ApiResult<Json<List<FieldOption>>> {
     let numbers = s.engine.number_options(&a).await?;
-    Ok(Json(views::all(
-        &numbers,
-        |n| json!({"value": n.id, "label": format!("{} ({})", n.label, n.e164), "e164": n.e164}),
-    )))
+    Ok(Json(List::each(&numbers, |n| FieldOption {
+        value: n.id.to_string(),
+        label: format!("{} ({})", n.label, n.e164),
+        e164: Some(n.e164.clone()),
+    })))
 }
 
 #[utoipa::path(
@@ -230,13 +254,13 @@ async fn number_options(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<J
     tag = "directory",
     operation_id = "directory_user_options",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("number_id" = Option<String>, Query, description = "The sending number; only users linked to it (R3)")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
 async fn user_options(
     Auth(a): Auth,
     State(s): State<AppState>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<FieldOption>>> {
     let number = p
         .rest
         .get("number_id")
@@ -245,10 +269,11 @@ async fn user_options(
         .engine
         .user_options(&a, &NumberId::from(number.as_str()))
         .await?;
-    Ok(Json(views::all(
-        &users,
-        |u| json!({"value": u.id, "label": u.name}),
-    )))
+    Ok(Json(List::each(&users, |u| FieldOption {
+        value: u.id.to_string(),
+        label: u.name.clone(),
+        e164: None,
+    })))
 }
 
 #[utoipa::path(
@@ -257,13 +282,13 @@ async fn user_options(
     tag = "directory",
     operation_id = "directory_recipient_options",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<String>, Query, description = "The workflow's object type")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
 async fn recipient_options(
     Auth(a): Auth,
     State(s): State<AppState>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<FieldOption>>> {
     let raw = p
         .rest
         .get("object_type")
@@ -272,8 +297,9 @@ async fn recipient_options(
         .parse::<ObjectType>()
         .map_err(|e| ApiError::field("object_type", e.to_string()))?;
     let options = s.engine.recipient_property_options(&a, t).await?;
-    Ok(Json(views::all(
-        &options,
-        |(value, label)| json!({"value": value, "label": label}),
-    )))
+    Ok(Json(List::each(&options, |(value, label)| FieldOption {
+        value: value.to_string(),
+        label: label.to_string(),
+        e164: None,
+    })))
 }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 use smsflow_core::ids::WorkflowId;
+use smsflow_core::workflow::WorkflowDefinition;
 use smsflow_engine::{parse_definition, DryRunReport};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -23,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "dry_run",
     operation_id = "dry_run_saved",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = DryRunReport))
 )]
 async fn saved(
     Auth(a): Auth,
@@ -42,8 +43,8 @@ async fn saved(
     path = "/workflows/dry-run",
     tag = "dry_run",
     operation_id = "dry_run_unsaved",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = WorkflowDefinition, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = DryRunReport))
 )]
 async fn unsaved(
     Auth(a): Auth,

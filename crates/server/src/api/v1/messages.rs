@@ -1,14 +1,15 @@
 //! Messages and usage.
 
-use super::views;
+use super::views::{List, Message};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 use smsflow_core::ids::{ConversationId, MessageId, RecordId, WorkflowId};
 use smsflow_core::message::{Direction, MessageStatus};
+use smsflow_engine::UsageReport;
 use smsflow_store::MessageFilter;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -47,15 +48,18 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     tag = "messages",
     operation_id = "messages_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<String>, Query), ("direction" = Option<String>, Query, description = "inbound | outbound"), ("provider" = Option<String>, Query)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Message>))
 )]
-async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
+async fn list(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    p: ListParams,
+) -> ApiResult<Json<List<Message>>> {
     let filter = message_filter(&p)?;
-    Ok(Json(views::list(
+    Ok(Json(List::page(
         s.engine
             .list_messages(&a, &filter, p.after.as_deref(), p.limit)
             .await?,
-        views::message,
     )))
 }
 
@@ -65,14 +69,14 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "messages",
     operation_id = "messages_show",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Message))
 )]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::message(
+) -> ApiResult<Json<Message>> {
+    Ok(Json(Message::from(
         &s.engine
             .get_message(&a, &MessageId::from_string(id))
             .await?,
@@ -84,8 +88,8 @@ async fn show(
     path = "/usage",
     tag = "messages",
     operation_id = "messages_usage",
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = UsageReport))
 )]
-async fn usage(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.engine.usage(&a).await?)))
+async fn usage(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<UsageReport>> {
+    Ok(Json(s.engine.usage(&a).await?))
 }

@@ -1,7 +1,7 @@
 //! CRM records: `/objects/{type}` (singular or plural type names).
 
 use super::directory::object_type;
-use super::views;
+use super::views::{Engagement, List, Record};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
@@ -9,9 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use smsflow_core::ids::RecordId;
 use smsflow_engine::BatchInput;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,19 +23,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RecordBody {
+    /// Property name → value; on PATCH a null value clears the property.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     properties: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<smsflow_core::object::Association>>)]
     associations: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
+    /// Required; at most 1,000.
     inputs: Option<Vec<BatchInput>>,
+    /// A unique property (e.g. `email`) matching inputs without an id to
+    /// existing records.
     #[serde(default)]
     id_property: Option<String>,
 }
@@ -45,20 +52,20 @@ struct BatchBody {
     tag = "objects",
     operation_id = "objects_create",
     params(("object_type" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = RecordBody, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Record))
 )]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(t): Path<String>,
     JsonBody(b): JsonBody<RecordBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Record>)> {
     let r = s
         .engine
         .create_record(&a, object_type(&t)?, b.properties, b.associations)
         .await?;
-    Ok((StatusCode::CREATED, Json(views::record(&r))))
+    Ok((StatusCode::CREATED, Json(Record::from(&r))))
 }
 
 #[utoipa::path(
@@ -67,14 +74,14 @@ async fn create(
     tag = "objects",
     operation_id = "objects_show",
     params(("object_type" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Record))
 )]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path((t, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::record(
+) -> ApiResult<Json<Record>> {
+    Ok(Json(Record::from(
         &s.engine
             .get_record(&a, object_type(&t)?, &RecordId::from_string(id))
             .await?,
@@ -87,15 +94,15 @@ async fn show(
     tag = "objects",
     operation_id = "objects_update",
     params(("object_type" = String, Path), ("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = RecordBody, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Record))
 )]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path((t, id)): Path<(String, String)>,
     JsonBody(b): JsonBody<RecordBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Record>> {
     let r = s
         .engine
         .update_record(
@@ -106,7 +113,7 @@ async fn update(
             b.associations,
         )
         .await?;
-    Ok(Json(views::record(&r)))
+    Ok(Json(Record::from(&r)))
 }
 
 #[utoipa::path(
@@ -134,15 +141,15 @@ async fn remove(
     tag = "objects",
     operation_id = "objects_list",
     params(("object_type" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("filter" = Option<String>, Query, description = "Filter groups as URL-encoded JSON, e.g. [[{\"property\":\"lifecyclestage\",\"op\":\"eq\",\"value\":\"lead\"}]]")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Record>))
 )]
 async fn list(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(t): Path<String>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::list(
+) -> ApiResult<Json<List<Record>>> {
+    Ok(Json(List::page(
         s.engine
             .list_records(
                 &a,
@@ -152,7 +159,6 @@ async fn list(
                 p.limit,
             )
             .await?,
-        views::record,
     )))
 }
 
@@ -162,15 +168,15 @@ async fn list(
     tag = "objects",
     operation_id = "objects_batch",
     params(("object_type" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = BatchBody, content_type = "application/json"),
+    responses((status = 200, description = "The records, in input order", body = List<Record>))
 )]
 async fn batch(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(t): Path<String>,
     JsonBody(b): JsonBody<BatchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<Record>>> {
     let inputs = b
         .inputs
         .ok_or_else(|| ApiError::field("inputs", "is required"))?;
@@ -178,9 +184,7 @@ async fn batch(
         .engine
         .batch_upsert(&a, object_type(&t)?, inputs, b.id_property)
         .await?;
-    Ok(Json(
-        json!({"results": records.iter().map(views::record).collect::<Vec<_>>(), "next_cursor": null}),
-    ))
+    Ok(Json(List::all(&records)))
 }
 
 #[utoipa::path(
@@ -189,14 +193,14 @@ async fn batch(
     tag = "objects",
     operation_id = "objects_timeline",
     params(("object_type" = String, Path), ("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Engagement>))
 )]
 async fn timeline(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path((t, id)): Path<(String, String)>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<Engagement>>> {
     let page = s
         .engine
         .timeline(
@@ -207,5 +211,5 @@ async fn timeline(
             p.limit,
         )
         .await?;
-    Ok(Json(views::list(page, views::engagement)))
+    Ok(Json(List::page(page)))
 }

@@ -4,16 +4,21 @@
 //! `webhook_token`, known only once the webhook URL was registered at the
 //! provider); `POST …/sync` re-reads a provider's numbers and users (R3).
 
+use super::views::List;
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
-use smsflow_engine::{ConnectionInput, ConnectionPatch, Engine};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use smsflow_core::phone::E164;
+use smsflow_engine::{ConnectionInput, ConnectionPatch, Engine, WebhookUrls};
 use smsflow_providers::is_secret;
 use smsflow_store::{ConnectionRow, SyncCounts, SyncReport};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,21 +28,91 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync))
 }
 
-fn counts(c: &SyncCounts) -> Value {
-    json!({"created": c.created, "updated": c.updated, "unchanged": c.unchanged, "gone": c.gone})
+/// A provider connection. Secret config keys are never shown.
+#[derive(Serialize, ToSchema)]
+struct Connection {
+    id: String,
+    #[schema(example = "twilio")]
+    kind: String,
+    name: String,
+    /// The settings, without secrets.
+    #[schema(value_type = Object)]
+    config: serde_json::Map<String, Value>,
+    /// Where the provider must send inbound messages and statuses.
+    webhook_urls: WebhookUrls,
+    created_at: DateTime<Utc>,
 }
 
-fn sync_view(r: &SyncReport) -> Value {
-    json!({
-        "numbers": counts(&r.numbers),
-        "users": counts(&r.users),
-        "skipped": r.skipped.iter().map(|s| json!({
-            "external_id": s.external_id, "e164": s.e164, "reason": s.reason,
-        })).collect::<Vec<_>>(),
-    })
+/// A new connection and, for providers with a directory, what its first
+/// sync brought.
+#[derive(Serialize, ToSchema)]
+struct CreatedConnection {
+    #[serde(flatten)]
+    connection: Connection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sync: Option<Sync>,
 }
 
-fn view(engine: &Engine, c: &ConnectionRow) -> Value {
+/// What a directory sync changed.
+#[derive(Serialize, ToSchema)]
+struct Sync {
+    numbers: Counts,
+    users: Counts,
+    /// Listed numbers the sync left alone, and why.
+    skipped: Vec<Skipped>,
+}
+
+/// A sync of a connection, named by `id`.
+#[derive(Serialize, ToSchema)]
+struct SyncOfConnection {
+    id: String,
+    #[serde(flatten)]
+    sync: Sync,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Counts {
+    created: u32,
+    updated: u32,
+    unchanged: u32,
+    /// Known from an earlier sync, no longer listed by the provider.
+    gone: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Skipped {
+    external_id: String,
+    /// Null when the provider's entry had no usable phone number.
+    e164: Option<E164>,
+    reason: String,
+}
+
+fn counts(c: &SyncCounts) -> Counts {
+    Counts {
+        created: c.created,
+        updated: c.updated,
+        unchanged: c.unchanged,
+        gone: c.gone,
+    }
+}
+
+fn sync_view(r: &SyncReport) -> Sync {
+    Sync {
+        numbers: counts(&r.numbers),
+        users: counts(&r.users),
+        skipped: r
+            .skipped
+            .iter()
+            .map(|s| Skipped {
+                external_id: s.external_id.clone(),
+                e164: s.e164.clone(),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn view(engine: &Engine, c: &ConnectionRow) -> Connection {
     let config: serde_json::Map<String, Value> = c
         .config
         .as_object()
@@ -48,10 +123,14 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    json!({
-        "id": c.id, "kind": c.kind, "name": c.name, "config": config,
-        "webhook_urls": engine.webhook_urls(c), "created_at": c.created_at,
-    })
+    Connection {
+        id: c.id.clone(),
+        kind: c.kind.clone(),
+        name: c.name.clone(),
+        config,
+        webhook_urls: engine.webhook_urls(c),
+        created_at: c.created_at,
+    }
 }
 
 #[utoipa::path(
@@ -59,20 +138,22 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Value {
     path = "/providers",
     tag = "providers",
     operation_id = "providers_create",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = ConnectionInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = CreatedConnection))
 )]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(input): JsonBody<ConnectionInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedConnection>)> {
     let created = s.engine.create_connection(&a, input).await?;
-    let mut out = view(&s.engine, &created.row);
-    if let Some(report) = &created.sync {
-        out["sync"] = sync_view(report);
-    }
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedConnection {
+            connection: view(&s.engine, &created.row),
+            sync: created.sync.as_ref().map(sync_view),
+        }),
+    ))
 }
 
 #[utoipa::path(
@@ -81,15 +162,15 @@ async fn create(
     tag = "providers",
     operation_id = "providers_update",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = ConnectionPatch, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Connection))
 )]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<ConnectionPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Connection>> {
     let c = s.engine.update_connection(&a, &id, patch).await?;
     Ok(Json(view(&s.engine, &c)))
 }
@@ -100,17 +181,18 @@ async fn update(
     tag = "providers",
     operation_id = "providers_sync",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = SyncOfConnection))
 )]
 async fn sync(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SyncOfConnection>> {
     let report = s.engine.sync_connection(&a, &id).await?;
-    let mut out = sync_view(&report);
-    out["id"] = json!(id);
-    Ok(Json(out))
+    Ok(Json(SyncOfConnection {
+        id,
+        sync: sync_view(&report),
+    }))
 }
 
 #[utoipa::path(
@@ -118,13 +200,11 @@ async fn sync(
     path = "/providers",
     tag = "providers",
     operation_id = "providers_list",
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Connection>))
 )]
-async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<List<Connection>>> {
     let list = s.engine.list_connections(&a).await?;
-    Ok(Json(
-        json!({"results": list.iter().map(|c| view(&s.engine, c)).collect::<Vec<_>>(), "next_cursor": null}),
-    ))
+    Ok(Json(List::each(&list, |c| view(&s.engine, c))))
 }
 
 #[utoipa::path(
@@ -133,13 +213,13 @@ async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<Value>
     tag = "providers",
     operation_id = "providers_show",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Connection))
 )]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Connection>> {
     Ok(Json(view(
         &s.engine,
         &s.engine.get_connection(&a, &id).await?,

@@ -2,7 +2,7 @@
 //! inbound messages and status callbacks.
 
 use super::messages::message_filter;
-use super::views;
+use super::views::{List, Message};
 use crate::error::ApiResult;
 use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use smsflow_core::message::Direction;
 use smsflow_engine::InboundInput;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,9 +30,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "sandbox",
     operation_id = "sandbox_outbox",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Message>))
 )]
-async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
+async fn outbox(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    p: ListParams,
+) -> ApiResult<Json<List<Message>>> {
     let mut filter = message_filter(&p)?;
     filter.provider = Some("sandbox".into());
     filter.direction = Some(Direction::Outbound);
@@ -40,7 +45,7 @@ async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiR
         .list_messages(&a, &filter, p.after.as_deref(), p.limit)
         .await?;
     page.results.retain(|m| m.handed_off_at.is_some());
-    Ok(Json(views::list(page, views::message)))
+    Ok(Json(List::page(page)))
 }
 
 #[utoipa::path(
@@ -48,22 +53,25 @@ async fn outbox(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiR
     path = "/sandbox/inbound",
     tag = "sandbox",
     operation_id = "sandbox_inbound",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = InboundInput, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Message))
 )]
 async fn inbound(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(input): JsonBody<InboundInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Message>)> {
     let m = s.engine.sandbox_inbound(&a, input).await?;
-    Ok((StatusCode::CREATED, Json(views::message(&m))))
+    Ok((StatusCode::CREATED, Json(Message::from(&m))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
+    #[schema(value_type = Option<String>)]
     message_id: Option<Value>,
+    /// The status the provider reports: sent, delivered, undelivered, failed.
+    #[schema(value_type = Option<String>)]
     status: Option<Value>,
 }
 
@@ -72,15 +80,15 @@ struct StatusBody {
     path = "/sandbox/status",
     tag = "sandbox",
     operation_id = "sandbox_status",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = StatusBody, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Message))
 )]
 async fn status(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(b): JsonBody<StatusBody>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::message(
+) -> ApiResult<Json<Message>> {
+    Ok(Json(Message::from(
         &s.engine.sandbox_status(&a, b.message_id, b.status).await?,
     )))
 }

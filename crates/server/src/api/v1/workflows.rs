@@ -1,19 +1,29 @@
 //! Workflows: save (validated, R5), validate, publish, pause, enrollments,
 //! action logs (R15).
 
-use super::views;
+use super::views::{ActionLog, Enrollment, List, PublishedWorkflow, Valid, Workflow};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, JsonBody, ListParams};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use smsflow_core::ids::{RecordId, WorkflowId};
 use smsflow_core::message::Outcome;
+use smsflow_core::workflow::WorkflowDefinition;
 use smsflow_engine::parse_definition;
 use smsflow_store::ActionLogFilter;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// `POST /workflows/{id}/publish` takes no body, or this one.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the request; the handler reads the one field
+struct PublishInput {
+    /// Also enroll the records that already match (default false).
+    enroll_existing: Option<bool>,
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,19 +42,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/workflows",
     tag = "workflows",
     operation_id = "workflows_create",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = serde_json::Value))
+    request_body(content = WorkflowDefinition, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Workflow))
 )]
 async fn create(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Workflow>)> {
     let w = s
         .engine
         .create_workflow(&a, parse_definition(body)?)
         .await?;
-    Ok((StatusCode::CREATED, Json(views::workflow(&w))))
+    Ok((StatusCode::CREATED, Json(Workflow::from(&w))))
 }
 
 #[utoipa::path(
@@ -53,14 +63,17 @@ async fn create(
     tag = "workflows",
     operation_id = "workflows_list",
     params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Workflow>))
 )]
-async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiResult<Json<Value>> {
-    Ok(Json(views::list(
+async fn list(
+    Auth(a): Auth,
+    State(s): State<AppState>,
+    p: ListParams,
+) -> ApiResult<Json<List<Workflow>>> {
+    Ok(Json(List::page(
         s.engine
             .list_workflows(&a, p.after.as_deref(), p.limit)
             .await?,
-        views::workflow,
     )))
 }
 
@@ -70,14 +83,14 @@ async fn list(Auth(a): Auth, State(s): State<AppState>, p: ListParams) -> ApiRes
     tag = "workflows",
     operation_id = "workflows_show",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Workflow))
 )]
 async fn show(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::workflow(
+) -> ApiResult<Json<Workflow>> {
+    Ok(Json(Workflow::from(
         &s.engine
             .get_workflow(&a, &WorkflowId::from_string(id))
             .await?,
@@ -90,20 +103,20 @@ async fn show(
     tag = "workflows",
     operation_id = "workflows_update",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = WorkflowDefinition, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Workflow))
 )]
 async fn update(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Workflow>> {
     let w = s
         .engine
         .update_workflow(&a, &WorkflowId::from_string(id), parse_definition(body)?)
         .await?;
-    Ok(Json(views::workflow(&w)))
+    Ok(Json(Workflow::from(&w)))
 }
 
 /// Validates the saved definition against the account as it is now.
@@ -113,19 +126,19 @@ async fn update(
     tag = "workflows",
     operation_id = "workflows_validate",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Valid))
 )]
 async fn validate(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Valid>> {
     let w = s
         .engine
         .get_workflow(&a, &WorkflowId::from_string(id))
         .await?;
     s.engine.validate_workflow(&a, &w.definition).await?;
-    Ok(Json(json!({"valid": true})))
+    Ok(Json(Valid { valid: true }))
 }
 
 #[utoipa::path(
@@ -133,18 +146,18 @@ async fn validate(
     path = "/workflows/validate",
     tag = "workflows",
     operation_id = "workflows_validate_unsaved",
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = WorkflowDefinition, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = Valid))
 )]
 async fn validate_unsaved(
     Auth(a): Auth,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Valid>> {
     s.engine
         .validate_workflow(&a, &parse_definition(body)?)
         .await?;
-    Ok(Json(json!({"valid": true})))
+    Ok(Json(Valid { valid: true }))
 }
 
 #[utoipa::path(
@@ -153,15 +166,15 @@ async fn validate_unsaved(
     tag = "workflows",
     operation_id = "workflows_publish",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/json"),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    request_body(content = Option<PublishInput>, content_type = "application/json"),
+    responses((status = 200, description = "OK", body = PublishedWorkflow))
 )]
 async fn publish(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PublishedWorkflow>> {
     let enroll_existing = if body.is_empty() {
         false
     } else {
@@ -177,9 +190,10 @@ async fn publish(
         .engine
         .publish_workflow(&a, &WorkflowId::from_string(id), enroll_existing)
         .await?;
-    let mut body = views::workflow(&w);
-    body["enrolled"] = json!(enrolled);
-    Ok(Json(body))
+    Ok(Json(PublishedWorkflow {
+        workflow: Workflow::from(&w),
+        enrolled,
+    }))
 }
 
 #[utoipa::path(
@@ -188,14 +202,14 @@ async fn publish(
     tag = "workflows",
     operation_id = "workflows_pause",
     params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = Workflow))
 )]
 async fn pause(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::workflow(
+) -> ApiResult<Json<Workflow>> {
+    Ok(Json(Workflow::from(
         &s.engine
             .pause_workflow(&a, &WorkflowId::from_string(id))
             .await?,
@@ -208,14 +222,14 @@ async fn pause(
     tag = "workflows",
     operation_id = "workflows_enrollments",
     params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<Enrollment>))
 )]
 async fn enrollments(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<Enrollment>>> {
     let page = s
         .engine
         .list_enrollments(
@@ -225,7 +239,7 @@ async fn enrollments(
             p.limit,
         )
         .await?;
-    Ok(Json(views::list(page, views::enrollment)))
+    Ok(Json(List::page(page)))
 }
 
 #[utoipa::path(
@@ -234,14 +248,14 @@ async fn enrollments(
     tag = "workflows",
     operation_id = "workflows_action_logs",
     params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<String>, Query, description = "succeeded | failed | skipped | deferred"), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
-    responses((status = 200, description = "OK", body = serde_json::Value))
+    responses((status = 200, description = "OK", body = List<ActionLog>))
 )]
 async fn action_logs(
     Auth(a): Auth,
     State(s): State<AppState>,
     Path(id): Path<String>,
     p: ListParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<ActionLog>>> {
     let outcome = match p.rest.get("outcome").filter(|v| !v.is_empty()) {
         Some(v) => Some(
             v.parse::<Outcome>()
@@ -273,5 +287,5 @@ async fn action_logs(
             p.limit,
         )
         .await?;
-    Ok(Json(views::list(page, views::action_log)))
+    Ok(Json(List::page(page)))
 }
