@@ -74,10 +74,9 @@ pub struct ActionInput {
     /// Unique in the workflow; action logs name it.
     #[serde(default)]
     pub id: Option<String>,
-    /// `send_sms`, `delay`, `branch`, `set_property` or
-    /// `manage_subscription`.
+    /// What the action does; it selects which other fields apply.
     #[serde(rename = "type", default)]
-    #[schema(example = "send_sms")]
+    #[schema(value_type = Option<ActionType>)]
     pub kind: Option<String>,
     // send_sms
     /// send_sms: the sending number (R2: SMS-capable).
@@ -291,6 +290,20 @@ const ACTION_TYPES: [&str; 5] = [
     "set_property",
     "manage_subscription",
 ];
+
+/// An action's `type` as the API describes it: one of [`ACTION_TYPES`].
+pub struct ActionType;
+
+impl utoipa::PartialSchema for ActionType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(ACTION_TYPES))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ActionType {}
 
 /// Fields of [`ActionInput`] each action type accepts (besides `id`, `type`).
 fn allowed_fields(kind: &str) -> &'static [&'static str] {

@@ -31,6 +31,10 @@ pub struct ApiContract {
     /// The whole document, to follow `$ref`s to responses and request
     /// bodies.
     doc: Value,
+    /// The document's `components` with every object schema closed (see
+    /// [`closed`]): answers are held to these, so a field the document
+    /// does not name is drift too.
+    closed_components: Value,
     /// Compiled validators by `"{method} {template} {status key} {side}"`:
     /// tests send many requests to few operations.
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
@@ -147,9 +151,19 @@ impl ApiContract {
             .as_object()
             .map(|paths| paths.keys().map(|path| Template::parse(path)).collect())
             .unwrap_or_default();
+        let mut closed_components = doc["components"].clone();
+        if let Some(schemas) = doc["components"]["schemas"].as_object() {
+            let mut both = Map::new();
+            for (name, schema) in schemas {
+                both.insert(name.clone(), closed(schema, false));
+                both.insert(format!("{name}{OPEN}"), closed(schema, true));
+            }
+            closed_components["schemas"] = Value::Object(both);
+        }
         ApiContract {
             templates,
             doc: doc.clone(),
+            closed_components,
             validators: Mutex::new(HashMap::new()),
         }
     }
@@ -216,7 +230,7 @@ impl ApiContract {
             let response = self.resolve(&responses[key]);
             if let Some(schema) = json_schema(response) {
                 let name = format!("{method} {} {key} response", template.text);
-                let problems = self.validate(&name, schema, body);
+                let problems = self.validate(&name, &closed(schema, false), body, true);
                 if !problems.is_empty() {
                     return Err(violation(Side::Response, problems, Some(body)));
                 }
@@ -227,7 +241,7 @@ impl ApiContract {
             let request = self.resolve(&operation["requestBody"]);
             if let Some(schema) = json_schema(request) {
                 let name = format!("{method} {} request", template.text);
-                let problems = self.validate(&name, schema, body);
+                let problems = self.validate(&name, schema, body, false);
                 if !problems.is_empty() {
                     return Err(violation(Side::Request, problems, Some(body)));
                 }
@@ -263,8 +277,8 @@ impl ApiContract {
     }
 
     /// The schema errors of `instance`, each with its instance path.
-    fn validate(&self, name: &str, schema: &Value, instance: &Value) -> Vec<String> {
-        let validator = match self.validator(name, schema) {
+    fn validate(&self, name: &str, schema: &Value, instance: &Value, answer: bool) -> Vec<String> {
+        let validator = match self.validator(name, schema, answer) {
             Ok(validator) => validator,
             Err(problem) => return vec![problem],
         };
@@ -280,8 +294,14 @@ impl ApiContract {
 
     /// The compiled validator for `schema`, compiled once per `name`.
     /// The schema is embedded in a root that carries the document's
-    /// `components`, so its `#/components/schemas/…` refs resolve.
-    fn validator(&self, name: &str, schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    /// `components` (closed ones for an answer), so its
+    /// `#/components/schemas/…` refs resolve.
+    fn validator(
+        &self,
+        name: &str,
+        schema: &Value,
+        answer: bool,
+    ) -> Result<Arc<jsonschema::Validator>, String> {
         let cached = self
             .validators
             .lock()
@@ -295,7 +315,7 @@ impl ApiContract {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$ref": "#/$defs/checked",
             "$defs": {"checked": schema},
-            "components": self.doc["components"],
+            "components": if answer { &self.closed_components } else { &self.doc["components"] },
         });
         let validator = jsonschema::draft202012::options()
             .build(&root)
@@ -307,6 +327,58 @@ impl ApiContract {
             .insert(name.to_string(), Arc::clone(&validator));
         Ok(validator)
     }
+}
+
+/// The suffix of a component's open twin, which an `allOf` member refers
+/// to (see [`closed`]).
+const OPEN: &str = "__open";
+
+/// `schema` with every object schema that lists `properties` (or merges
+/// others with `allOf`) closed by `unevaluatedProperties: false`, so an
+/// answer may carry only the fields its schema names. Members of an
+/// `allOf` stay open — the merged object as a whole is closed, and a
+/// member sees only its own fields — so a `$ref` among them points at the
+/// component's open twin (`Name__open`, which [`ApiContract::new`] adds).
+/// Only schema keywords are walked, never `enum`s or examples, which hold
+/// data.
+fn closed(schema: &Value, in_all_of: bool) -> Value {
+    let Some(object) = schema.as_object() else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in object {
+        let walked = match (key.as_str(), value) {
+            ("properties" | "patternProperties" | "$defs", Value::Object(children)) => {
+                Value::Object(
+                    children
+                        .iter()
+                        .map(|(name, child)| (name.clone(), closed(child, false)))
+                        .collect(),
+                )
+            }
+            ("allOf", Value::Array(members)) => {
+                Value::Array(members.iter().map(|m| closed(m, true)).collect())
+            }
+            ("oneOf" | "anyOf" | "prefixItems", Value::Array(members)) => {
+                Value::Array(members.iter().map(|m| closed(m, false)).collect())
+            }
+            ("items" | "additionalProperties" | "not" | "contains", Value::Object(_)) => {
+                closed(value, false)
+            }
+            ("$ref", Value::String(reference))
+                if in_all_of && reference.starts_with("#/components/schemas/") =>
+            {
+                Value::String(format!("{reference}{OPEN}"))
+            }
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), walked);
+    }
+    let merges = object.contains_key("properties") || object.contains_key("allOf");
+    if merges && !in_all_of && !object.contains_key("additionalProperties") {
+        out.insert("unevaluatedProperties".into(), Value::Bool(false));
+    }
+    Value::Object(out)
 }
 
 /// The key of the response the document gives for `status`: the exact
@@ -397,6 +469,16 @@ mod tests {
                 },
                 "/api/v1/usage": {
                     "get": {"responses": {"default": {"description": "anything"}}}
+                },
+                "/api/v1/workflows/{id}/publish": {
+                    "post": {"responses": {
+                        "200": {"description": "a workflow and more", "content": {"application/json": {"schema": {
+                            "allOf": [
+                                {"$ref": "#/components/schemas/Workflow"},
+                                {"type": "object", "required": ["enrolled"], "properties": {"enrolled": {"type": "integer"}}}
+                            ]
+                        }}}}
+                    }}
                 }
             },
             "components": {"schemas": {
@@ -652,5 +734,56 @@ mod tests {
             violation.body.len()
         );
         assert!(violation.body.ends_with("bytes in all)"));
+    }
+
+    #[test]
+    fn an_answer_field_the_document_does_not_name_is_a_violation() {
+        let contract = ApiContract::new(&doc());
+        let mut answer = workflow();
+        answer["secret"] = json!("leaked");
+        let violation = contract
+            .check(&Method::GET, "/api/v1/workflows/wf_1", 200, None, &answer)
+            .expect_err("secret is not in the schema");
+        assert!(
+            violation.problems.iter().any(|p| p.contains("secret")),
+            "{violation}"
+        );
+        // Inside a list item too.
+        let page = json!({"results": [answer]});
+        assert!(contract
+            .check(&Method::GET, "/api/v1/workflows", 200, None, &page)
+            .is_err());
+    }
+
+    #[test]
+    fn a_merged_answer_may_carry_the_fields_of_every_part_and_no_others() {
+        let contract = ApiContract::new(&doc());
+        let path = "/api/v1/workflows/wf_1/publish";
+        let mut answer = workflow();
+        answer["enrolled"] = json!(3);
+        assert!(contract
+            .check(&Method::POST, path, 200, None, &answer)
+            .is_ok());
+        answer["secret"] = json!("leaked");
+        assert!(contract
+            .check(&Method::POST, path, 200, None, &answer)
+            .is_err());
+    }
+
+    #[test]
+    fn a_request_body_may_carry_fields_its_schema_does_not_name() {
+        // The server decides what it refuses; the check only holds an
+        // accepted body to what the schema does say.
+        let contract = ApiContract::new(&doc());
+        let sent = json!({"name": "Welcome", "note": "kept by the server"});
+        assert!(contract
+            .check(
+                &Method::POST,
+                "/api/v1/workflows",
+                201,
+                Some(&sent),
+                &workflow()
+            )
+            .is_ok());
     }
 }

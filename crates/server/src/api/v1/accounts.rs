@@ -17,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show, update))
 }
 
+/// Creates an account; answers its API token, shown this once (admin token).
 #[utoipa::path(
     post,
     path = "/accounts",
@@ -40,6 +41,7 @@ async fn create(
     ))
 }
 
+/// An account and its settings (admin token).
 #[utoipa::path(
     get,
     path = "/accounts/{id}",
@@ -58,6 +60,7 @@ async fn show(
     )))
 }
 
+/// Changes an account's name or settings; a partial `limits` keeps the values not given (admin token).
 #[utoipa::path(
     patch,
     path = "/accounts/{id}",

@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show, update))
 }
 
+/// The account's SMS subscription types.
 #[utoipa::path(
     get,
     path = "/subscription-types",
@@ -38,6 +39,7 @@ async fn list_types(
     )))
 }
 
+/// Creates a subscription type (marketing or transactional purpose).
 #[utoipa::path(
     post,
     path = "/subscription-types",
@@ -129,6 +131,7 @@ fn consent_view(v: &ConsentView) -> PhoneConsent {
     }
 }
 
+/// A phone's consent per subscription type, and its ledger of changes (R18–R20).
 #[utoipa::path(
     get,
     path = "/consent/{e164}",
@@ -145,6 +148,7 @@ async fn show(
     Ok(Json(consent_view(&s.engine.get_consent(&a, &phone).await?)))
 }
 
+/// Records a consent change for a phone, with its legal basis and wording (R20).
 #[utoipa::path(
     put,
     path = "/consent/{e164}",

@@ -29,6 +29,7 @@ struct ConversationWithMessages {
     messages: List<Message>,
 }
 
+/// Conversations, oldest first; `needs_attention=true` for an agent's inbox.
 #[utoipa::path(
     get,
     path = "/conversations",
@@ -50,7 +51,7 @@ async fn list(
     )))
 }
 
-/// The conversation with its messages, oldest first (paged by `after`).
+/// A conversation with a page of its messages, oldest first.
 #[utoipa::path(
     get,
     path = "/conversations/{id}",
@@ -81,6 +82,7 @@ async fn show(
     }))
 }
 
+/// Sends an agent's reply in a conversation, from its number on behalf of a linked user (R16).
 #[utoipa::path(
     post,
     path = "/conversations/{id}/messages",

@@ -54,6 +54,7 @@ pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
         .map_err(|_| ApiError::not_found("object type"))
 }
 
+/// The account's sending users.
 #[utoipa::path(
     get,
     path = "/users",
@@ -72,6 +73,7 @@ async fn list_users(
     )))
 }
 
+/// Creates a sending user.
 #[utoipa::path(
     post,
     path = "/users",
@@ -91,6 +93,7 @@ async fn create_user(
     ))
 }
 
+/// The account's sending numbers.
 #[utoipa::path(
     get,
     path = "/numbers",
@@ -102,6 +105,7 @@ async fn list_numbers(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Jso
     Ok(Json(List::all(&s.engine.list_numbers(&a).await?)))
 }
 
+/// Adds a sending number.
 #[utoipa::path(
     post,
     path = "/numbers",
@@ -121,6 +125,7 @@ async fn create_number(
     ))
 }
 
+/// A sending number.
 #[utoipa::path(
     get,
     path = "/numbers/{id}",
@@ -139,6 +144,7 @@ async fn show_number(
     )))
 }
 
+/// Changes a number's label, capabilities, linked users or throughput.
 #[utoipa::path(
     patch,
     path = "/numbers/{id}",
@@ -161,7 +167,7 @@ async fn update_number(
     )))
 }
 
-/// Body: `{"user_ids": [...]}` or the bare list.
+/// Sets the users who may send from a number (R3); the body may also be the bare list of ids.
 #[utoipa::path(
     put,
     path = "/numbers/{id}/users",
@@ -190,6 +196,7 @@ async fn set_number_users(
     )))
 }
 
+/// The property definitions of an object type: built-in and custom.
 #[utoipa::path(
     get,
     path = "/properties/{object_type}",
@@ -207,6 +214,7 @@ async fn list_properties(
     Ok(Json(List::each(schema.defs(), PropertyDef::clone)))
 }
 
+/// Adds a custom property to an object type.
 #[utoipa::path(
     post,
     path = "/properties/{object_type}",
@@ -229,6 +237,7 @@ async fn create_property(
     Ok((StatusCode::CREATED, Json(def)))
 }
 
+/// Numbers a send-SMS action may choose: SMS-capable only (R1, R2); 403 when `sms` is not enabled.
 #[utoipa::path(
     get,
     path = "/options/numbers",
@@ -248,6 +257,7 @@ async fn number_options(
     })))
 }
 
+/// Users a send-SMS action may send as: those linked to `number_id` (R3).
 #[utoipa::path(
     get,
     path = "/options/users",
@@ -276,6 +286,7 @@ async fn user_options(
     })))
 }
 
+/// Phone-number properties a send-SMS action may send to, for an object type (R6).
 #[utoipa::path(
     get,
     path = "/options/recipient-properties",

@@ -18,6 +18,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(saved))
 }
 
+/// What a saved workflow would do now, without sending or writing anything (R24).
 #[utoipa::path(
     post,
     path = "/workflows/{id}/dry-run",
@@ -38,6 +39,7 @@ async fn saved(
     ))
 }
 
+/// What an unsaved definition would do now, without sending or writing anything (R24).
 #[utoipa::path(
     post,
     path = "/workflows/dry-run",

@@ -45,6 +45,7 @@ fn view(engine: &Engine, p: &HubspotPortalRow) -> HubspotPortal {
     }
 }
 
+/// Connects a HubSpot portal so its workflows can use the "Send SMS" action.
 #[utoipa::path(
     put,
     path = "/integrations/hubspot",
@@ -62,6 +63,7 @@ async fn connect(
     Ok(Json(view(&s.engine, &p)))
 }
 
+/// The connected HubSpot portals and the URLs for the custom workflow action.
 #[utoipa::path(
     get,
     path = "/integrations/hubspot",

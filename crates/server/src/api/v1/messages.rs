@@ -42,6 +42,7 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     })
 }
 
+/// Messages, oldest first, filtered by record, workflow, conversation, status, direction or provider.
 #[utoipa::path(
     get,
     path = "/messages",
@@ -63,6 +64,7 @@ async fn list(
     )))
 }
 
+/// One message and its delivery status.
 #[utoipa::path(
     get,
     path = "/messages/{id}",
@@ -83,6 +85,7 @@ async fn show(
     )))
 }
 
+/// Today's and this month's sends per number and per user, against their limits (R9).
 #[utoipa::path(
     get,
     path = "/usage",

@@ -46,6 +46,7 @@ struct BatchBody {
     id_property: Option<String>,
 }
 
+/// Creates a record; workflows whose enrollment it matches enroll it.
 #[utoipa::path(
     post,
     path = "/objects/{object_type}",
@@ -68,6 +69,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Record::from(&r))))
 }
 
+/// A record.
 #[utoipa::path(
     get,
     path = "/objects/{object_type}/{id}",
@@ -88,6 +90,7 @@ async fn show(
     )))
 }
 
+/// Changes a record's properties (null clears one); workflows re-evaluate it.
 #[utoipa::path(
     patch,
     path = "/objects/{object_type}/{id}",
@@ -116,6 +119,7 @@ async fn update(
     Ok(Json(Record::from(&r)))
 }
 
+/// Deletes a record; it leaves its workflows (its enrollments are unenrolled).
 #[utoipa::path(
     delete,
     path = "/objects/{object_type}/{id}",
@@ -135,6 +139,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Records of a type in id order, optionally filtered by filter groups.
 #[utoipa::path(
     get,
     path = "/objects/{object_type}",
@@ -162,6 +167,7 @@ async fn list(
     )))
 }
 
+/// Creates or updates up to 1,000 records at once, matched by id or `id_property`.
 #[utoipa::path(
     post,
     path = "/objects/{object_type}/batch",
@@ -187,6 +193,7 @@ async fn batch(
     Ok(Json(List::all(&records)))
 }
 
+/// A record's timeline: its SMS engagements, oldest first (R14).
 #[utoipa::path(
     get,
     path = "/objects/{object_type}/{id}/timeline",

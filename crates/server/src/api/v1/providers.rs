@@ -133,6 +133,7 @@ fn view(engine: &Engine, c: &ConnectionRow) -> Connection {
     }
 }
 
+/// Connects a provider (Twilio, Vonage, Aircall, SMPP or an HTTP gateway); secrets are write-only.
 #[utoipa::path(
     post,
     path = "/providers",
@@ -156,6 +157,7 @@ async fn create(
     ))
 }
 
+/// Renames a connection or changes config keys (null removes one).
 #[utoipa::path(
     patch,
     path = "/providers/{id}",
@@ -175,6 +177,7 @@ async fn update(
     Ok(Json(view(&s.engine, &c)))
 }
 
+/// Re-reads a provider's numbers and users into the directory.
 #[utoipa::path(
     post,
     path = "/providers/{id}/sync",
@@ -195,6 +198,7 @@ async fn sync(
     }))
 }
 
+/// The account's provider connections.
 #[utoipa::path(
     get,
     path = "/providers",
@@ -207,6 +211,7 @@ async fn list(Auth(a): Auth, State(s): State<AppState>) -> ApiResult<Json<List<C
     Ok(Json(List::each(&list, |c| view(&s.engine, c))))
 }
 
+/// A provider connection and the webhook URLs to give the provider.
 #[utoipa::path(
     get,
     path = "/providers/{id}",

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
 }
 
-/// Outbound messages handed to the sandbox, oldest first.
+/// Outbound messages handed to the sandbox provider, oldest first.
 #[utoipa::path(
     get,
     path = "/sandbox/outbox",
@@ -48,6 +48,7 @@ async fn outbox(
     Ok(Json(List::page(page)))
 }
 
+/// Simulates an inbound SMS to one of the account's numbers (STOP, replies, triggers).
 #[utoipa::path(
     post,
     path = "/sandbox/inbound",
@@ -75,6 +76,7 @@ struct StatusBody {
     status: Option<Value>,
 }
 
+/// Simulates a provider status callback for a sandbox message (R13).
 #[utoipa::path(
     post,
     path = "/sandbox/status",

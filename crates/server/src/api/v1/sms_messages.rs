@@ -75,6 +75,7 @@ impl From<&SmsMessageRow> for SmsMessage {
     }
 }
 
+/// Saves a reusable SMS message as a draft (R5, R22).
 #[utoipa::path(
     post,
     path = "/sms-messages",
@@ -92,6 +93,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(SmsMessage::from(&m))))
 }
 
+/// The account's reusable SMS messages.
 #[utoipa::path(
     get,
     path = "/sms-messages",
@@ -112,6 +114,7 @@ async fn list(
     Ok(Json(List::page(page)))
 }
 
+/// A reusable SMS message with its body's encoding and segments (R8).
 #[utoipa::path(
     get,
     path = "/sms-messages/{id}",
@@ -132,6 +135,7 @@ async fn show(
     Ok(Json(SmsMessage::from(&m)))
 }
 
+/// Saves a new revision of a reusable SMS message.
 #[utoipa::path(
     put,
     path = "/sms-messages/{id}",
@@ -154,6 +158,7 @@ async fn update(
     Ok(Json(SmsMessage::from(&m)))
 }
 
+/// Publishes the latest revision; workflows that use it send it from then on (R22).
 #[utoipa::path(
     post,
     path = "/sms-messages/{id}/publish",

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(action_logs))
 }
 
+/// Saves a new workflow as a draft; 422 names every invalid field (R5).
 #[utoipa::path(
     post,
     path = "/workflows",
@@ -57,6 +58,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Workflow::from(&w))))
 }
 
+/// The account's workflows.
 #[utoipa::path(
     get,
     path = "/workflows",
@@ -77,6 +79,7 @@ async fn list(
     )))
 }
 
+/// A workflow with its latest definition.
 #[utoipa::path(
     get,
     path = "/workflows/{id}",
@@ -97,6 +100,7 @@ async fn show(
     )))
 }
 
+/// Saves a new revision of a workflow's definition (R5).
 #[utoipa::path(
     put,
     path = "/workflows/{id}",
@@ -141,6 +145,7 @@ async fn validate(
     Ok(Json(Valid { valid: true }))
 }
 
+/// Validates a definition without saving it (R5).
 #[utoipa::path(
     post,
     path = "/workflows/validate",
@@ -160,6 +165,7 @@ async fn validate_unsaved(
     Ok(Json(Valid { valid: true }))
 }
 
+/// Publishes the latest revision; with `enroll_existing`, enrolls the records that already match (R23).
 #[utoipa::path(
     post,
     path = "/workflows/{id}/publish",
@@ -196,6 +202,7 @@ async fn publish(
     }))
 }
 
+/// Pauses a published workflow: its enrollments hold where they are until it is published again.
 #[utoipa::path(
     post,
     path = "/workflows/{id}/pause",
@@ -216,6 +223,7 @@ async fn pause(
     )))
 }
 
+/// A workflow's enrollments and where each stands.
 #[utoipa::path(
     get,
     path = "/workflows/{id}/enrollments",
@@ -242,6 +250,7 @@ async fn enrollments(
     Ok(Json(List::page(page)))
 }
 
+/// Every execution of a workflow's actions, filtered by outcome, action or record (R15).
 #[utoipa::path(
     get,
     path = "/workflows/{id}/action-logs",
