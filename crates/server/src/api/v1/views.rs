@@ -391,12 +391,21 @@ impl From<&MessageRow> for Message {
     }
 }
 
-/// An entry on a record's timeline (R14): `sms_sent`, `sms_received`, …
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // describes `Engagement::kind`
+enum EngagementType {
+    SmsSent,
+    SmsReceived,
+    SubscriptionChanged,
+}
+
+/// An entry on a record's timeline (R14).
 #[derive(Serialize, ToSchema)]
 pub struct Engagement {
     pub id: EngagementId,
     #[serde(rename = "type")]
-    #[schema(example = "sms_sent")]
+    #[schema(value_type = EngagementType)]
     pub kind: String,
     pub message_id: Option<MessageId>,
     pub body: String,
