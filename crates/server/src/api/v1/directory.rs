@@ -292,7 +292,7 @@ async fn user_options(
     path = "/options/recipient-properties",
     tag = "directory",
     operation_id = "directory_recipient_options",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<String>, Query, description = "The workflow's object type")),
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<ObjectType>, Query, description = "The workflow's object type")),
     responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
 async fn recipient_options(

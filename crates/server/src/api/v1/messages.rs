@@ -48,7 +48,7 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     path = "/messages",
     tag = "messages",
     operation_id = "messages_list",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<String>, Query), ("direction" = Option<String>, Query, description = "inbound | outbound"), ("provider" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<MessageStatus>, Query), ("direction" = Option<Direction>, Query), ("provider" = Option<String>, Query)),
     responses((status = 200, description = "OK", body = List<Message>))
 )]
 async fn list(

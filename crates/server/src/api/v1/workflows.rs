@@ -256,7 +256,7 @@ async fn enrollments(
     path = "/workflows/{id}/action-logs",
     tag = "workflows",
     operation_id = "workflows_action_logs",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<String>, Query, description = "succeeded | failed | skipped | deferred"), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<Outcome>, Query), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
     responses((status = 200, description = "OK", body = List<ActionLog>))
 )]
 async fn action_logs(
