@@ -5,9 +5,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 use smsflow_engine::EngineError;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -94,13 +95,32 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Every 4xx and 5xx: `{"error": {"code", "message", "fields"?}}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// `validation_failed`, `not_found`, `sms_not_enabled`, …
+    code: &'static str,
+    message: String,
+    /// The bad fields, by path (`actions[0].body`), on 422.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<BTreeMap<String, String>>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(fields) = self.fields {
-            error["fields"] = json!(fields);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                fields: self.fields,
+            },
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 

@@ -6,28 +6,12 @@
 //! so their schemas come from the same code; the test kit checks every
 //! answer the API tests get against this document.
 
+use crate::error::ErrorBody;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref};
 use utoipa::{PartialSchema, ToSchema};
-
-/// Every 4xx and 5xx: `{"error": {"code", "message", "fields"?}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only: responses are built by `ApiError`
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// `validation_failed`, `not_found`, `sms_not_enabled`, …
-    code: String,
-    message: String,
-    /// The bad fields, by path (`actions[0].body`), on 422.
-    fields: Option<std::collections::BTreeMap<String, String>>,
-}
 
 /// Fills in what the routes do not say: the title, version and the two
 /// bearer tokens (an account's, and the server admin's for `/accounts`).
