@@ -53,6 +53,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// The paging parameters every list takes, as `/api/openapi.json`
+/// describes them; [`ListParams`] reads them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query; `ListParams` parses it
+pub struct Paging {
+    /// Results per page, default 100.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the page before.
+    after: Option<String>,
+}
+
 /// `?limit=&after=` for list endpoints, plus the other query parameters.
 pub struct ListParams {
     pub limit: i64,

@@ -2,7 +2,7 @@
 
 use super::views::{Conversation, List, Message};
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,7 +35,7 @@ struct ConversationWithMessages {
     path = "/conversations",
     tag = "conversations",
     operation_id = "conversations_list",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("needs_attention" = Option<bool>, Query, description = "Only conversations flagged for an agent")),
+    params(Paging, ("needs_attention" = Option<bool>, Query, description = "Only conversations flagged for an agent")),
     responses((status = 200, description = "OK", body = List<Conversation>))
 )]
 async fn list(
@@ -57,7 +57,7 @@ async fn list(
     path = "/conversations/{id}",
     tag = "conversations",
     operation_id = "conversations_show",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(("id" = String, Path), Paging),
     responses((status = 200, description = "OK", body = ConversationWithMessages))
 )]
 async fn show(

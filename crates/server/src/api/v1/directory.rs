@@ -2,7 +2,7 @@
 
 use super::views::{FieldOption, List, Number, User};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -60,7 +60,7 @@ pub fn object_type(raw: &str) -> Result<ObjectType, ApiError> {
     path = "/users",
     tag = "directory",
     operation_id = "directory_list_users",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(Paging),
     responses((status = 200, description = "OK", body = List<User>))
 )]
 async fn list_users(
@@ -263,7 +263,7 @@ async fn number_options(
     path = "/options/users",
     tag = "directory",
     operation_id = "directory_user_options",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("number_id" = Option<String>, Query, description = "The sending number; only users linked to it (R3)")),
+    params(Paging, ("number_id" = Option<String>, Query, description = "The sending number; only users linked to it (R3)")),
     responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
 async fn user_options(
@@ -292,7 +292,7 @@ async fn user_options(
     path = "/options/recipient-properties",
     tag = "directory",
     operation_id = "directory_recipient_options",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("object_type" = Option<ObjectType>, Query, description = "The workflow's object type")),
+    params(Paging, ("object_type" = Option<ObjectType>, Query, description = "The workflow's object type")),
     responses((status = 200, description = "OK", body = List<FieldOption>))
 )]
 async fn recipient_options(

@@ -2,7 +2,7 @@
 
 use super::views::{List, Message};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, ListParams};
+use crate::extract::{Auth, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -48,7 +48,7 @@ pub fn message_filter(p: &ListParams) -> Result<MessageFilter, ApiError> {
     path = "/messages",
     tag = "messages",
     operation_id = "messages_list",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<MessageStatus>, Query), ("direction" = Option<Direction>, Query), ("provider" = Option<String>, Query)),
+    params(Paging, ("record_id" = Option<String>, Query), ("workflow_id" = Option<String>, Query), ("conversation_id" = Option<String>, Query), ("status" = Option<MessageStatus>, Query), ("direction" = Option<Direction>, Query), ("provider" = Option<String>, Query)),
     responses((status = 200, description = "OK", body = List<Message>))
 )]
 async fn list(

@@ -3,7 +3,7 @@
 use super::directory::object_type;
 use super::views::{Engagement, List, Record};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -145,7 +145,7 @@ async fn remove(
     path = "/objects/{object_type}",
     tag = "objects",
     operation_id = "objects_list",
-    params(("object_type" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("filter" = Option<String>, Query, description = "Filter groups as URL-encoded JSON, e.g. [[{\"property\":\"lifecyclestage\",\"op\":\"eq\",\"value\":\"lead\"}]]")),
+    params(("object_type" = String, Path), Paging, ("filter" = Option<String>, Query, description = "Filter groups as URL-encoded JSON, e.g. [[{\"property\":\"lifecyclestage\",\"op\":\"eq\",\"value\":\"lead\"}]]")),
     responses((status = 200, description = "OK", body = List<Record>))
 )]
 async fn list(
@@ -199,7 +199,7 @@ async fn batch(
     path = "/objects/{object_type}/{id}/timeline",
     tag = "objects",
     operation_id = "objects_timeline",
-    params(("object_type" = String, Path), ("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(("object_type" = String, Path), ("id" = String, Path), Paging),
     responses((status = 200, description = "OK", body = List<Engagement>))
 )]
 async fn timeline(

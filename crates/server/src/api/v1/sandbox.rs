@@ -4,7 +4,7 @@
 use super::messages::message_filter;
 use super::views::{List, Message};
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/sandbox/outbox",
     tag = "sandbox",
     operation_id = "sandbox_outbox",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(Paging),
     responses((status = 200, description = "OK", body = List<Message>))
 )]
 async fn outbox(

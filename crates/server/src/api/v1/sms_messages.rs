@@ -4,7 +4,7 @@
 
 use super::views::List;
 use crate::error::ApiResult;
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -99,7 +99,7 @@ async fn create(
     path = "/sms-messages",
     tag = "sms_messages",
     operation_id = "sms_messages_list",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(Paging),
     responses((status = 200, description = "OK", body = List<SmsMessage>))
 )]
 async fn list(

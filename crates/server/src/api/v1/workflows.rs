@@ -3,7 +3,7 @@
 
 use super::views::{ActionLog, Enrollment, List, PublishedWorkflow, Valid, Workflow};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, JsonBody, ListParams};
+use crate::extract::{Auth, JsonBody, ListParams, Paging};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -64,7 +64,7 @@ async fn create(
     path = "/workflows",
     tag = "workflows",
     operation_id = "workflows_list",
-    params(("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(Paging),
     responses((status = 200, description = "OK", body = List<Workflow>))
 )]
 async fn list(
@@ -229,7 +229,7 @@ async fn pause(
     path = "/workflows/{id}/enrollments",
     tag = "workflows",
     operation_id = "workflows_enrollments",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before")),
+    params(("id" = String, Path), Paging),
     responses((status = 200, description = "OK", body = List<Enrollment>))
 )]
 async fn enrollments(
@@ -256,7 +256,7 @@ async fn enrollments(
     path = "/workflows/{id}/action-logs",
     tag = "workflows",
     operation_id = "workflows_action_logs",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query, description = "1–1000, default 100"), ("after" = Option<String>, Query, description = "The next_cursor of the page before"), ("outcome" = Option<Outcome>, Query), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
+    params(("id" = String, Path), Paging, ("outcome" = Option<Outcome>, Query), ("action" = Option<String>, Query, description = "An action id"), ("record_id" = Option<String>, Query, description = "A record id")),
     responses((status = 200, description = "OK", body = List<ActionLog>))
 )]
 async fn action_logs(
