@@ -83,14 +83,15 @@ impl Template {
                 })
     }
 
-    /// Which segments are literal; of two matching templates, the one
-    /// whose first differing segment is literal is the more specific
-    /// (`/workflows/validate` beats `/workflows/{id}`).
-    fn specificity(&self) -> Vec<bool> {
+    /// Of two matching templates, the one whose first differing segment
+    /// is literal is the more specific (`/workflows/validate` beats
+    /// `/workflows/{id}`).
+    fn is_more_specific_than(&self, other: &Template) -> bool {
+        let literal = |segment: &Segment| matches!(segment, Segment::Literal(_));
         self.segments
             .iter()
-            .map(|segment| matches!(segment, Segment::Literal(_)))
-            .collect()
+            .map(literal)
+            .gt(other.segments.iter().map(literal))
     }
 }
 
@@ -230,7 +231,7 @@ impl ApiContract {
             let response = self.resolve(&responses[key]);
             if let Some(schema) = json_schema(response) {
                 let name = format!("{method} {} {key} response", template.text);
-                let problems = self.validate(&name, &closed(schema, false), body, true);
+                let problems = self.validate(&name, schema, body, true);
                 if !problems.is_empty() {
                     return Err(violation(Side::Response, problems, Some(body)));
                 }
@@ -258,7 +259,7 @@ impl ApiContract {
             .iter()
             .filter(|template| template.matches(&segments))
             .fold(None, |best: Option<&Template>, template| match best {
-                Some(b) if b.specificity() >= template.specificity() => Some(b),
+                Some(b) if !template.is_more_specific_than(b) => Some(b),
                 _ => Some(template),
             })
     }
@@ -311,11 +312,16 @@ impl ApiContract {
         if let Some(validator) = cached {
             return Ok(validator);
         }
+        let (schema, components) = if answer {
+            (closed(schema, false), &self.closed_components)
+        } else {
+            (schema.clone(), &self.doc["components"])
+        };
         let root = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$ref": "#/$defs/checked",
             "$defs": {"checked": schema},
-            "components": if answer { &self.closed_components } else { &self.doc["components"] },
+            "components": components,
         });
         let validator = jsonschema::draft202012::options()
             .build(&root)
