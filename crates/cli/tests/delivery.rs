@@ -109,6 +109,12 @@ async fn setup(
     Setup { account, workflow }
 }
 
+/// The real HTTP gateway adapter, pointed at the fake gateway.
+fn gateway_provider(gateway: &FakeGateway) -> Arc<dyn Provider> {
+    let url = gateway.url.parse().expect("the fake gateway has a URL");
+    Arc::new(HttpGateway::new(url, None))
+}
+
 fn config(node: usize) -> EngineConfig {
     EngineConfig {
         node_id: format!("node-{node}"),
@@ -200,8 +206,7 @@ async fn r9_eight_concurrent_senders_stop_at_exactly_5000() {
     let mut engines = Vec::new();
     for node in 0..8 {
         let store = Store::connect(&db.url).await.unwrap();
-        let http: Arc<dyn Provider> =
-            Arc::new(HttpGateway::new(gateway.url.parse().unwrap(), None));
+        let http = gateway_provider(&gateway);
         engines.push(Engine::with_providers(
             store,
             Arc::new(SystemClock),
@@ -413,8 +418,7 @@ async fn r12_messages_a_node_kept_for_itself_go_out_once_after_it_dies() {
         let gateway = FakeGateway::start(Faults::default()).await;
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let node = |n: usize, dispatch_batch: i64| {
-            let http: Arc<dyn Provider> =
-                Arc::new(HttpGateway::new(gateway.url.parse().unwrap(), None));
+            let http = gateway_provider(&gateway);
             Engine::with_providers(
                 store.clone(),
                 clock.clone(),
@@ -456,8 +460,7 @@ async fn a_worker_that_stops_hands_off_the_messages_it_kept() {
         let db = test_db(backend).await;
         let store = Store::connect(&db.url).await.unwrap();
         let gateway = FakeGateway::start(Faults::default()).await;
-        let http: Arc<dyn Provider> =
-            Arc::new(HttpGateway::new(gateway.url.parse().unwrap(), None));
+        let http = gateway_provider(&gateway);
         let engine = Engine::with_providers(
             store.clone(),
             Arc::new(ManualClock::new(chrono::Utc::now())),
@@ -486,8 +489,7 @@ async fn r11_number_throughput_paces_a_burst_across_nodes() {
     let mut engines = Vec::new();
     for node in 0..3 {
         let store = Store::connect(&db.url).await.unwrap();
-        let http: Arc<dyn Provider> =
-            Arc::new(HttpGateway::new(gateway.url.parse().unwrap(), None));
+        let http = gateway_provider(&gateway);
         engines.push(Engine::with_providers(
             store,
             Arc::new(SystemClock),
@@ -541,7 +543,7 @@ async fn r12_429_with_retry_after_no_failure_no_duplicate() {
     })
     .await;
     let store = Store::connect(&db.url).await.unwrap();
-    let http: Arc<dyn Provider> = Arc::new(HttpGateway::new(gateway.url.parse().unwrap(), None));
+    let http = gateway_provider(&gateway);
     let engine = Engine::with_providers(store, Arc::new(SystemClock), config(0), vec![http]);
     let s = setup(&engine, "http", 10_000, 1000, 200).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
